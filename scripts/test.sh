@@ -4,7 +4,8 @@
 #   2. build and run the whole suite (unit, property, crash and simulation
 #      tests, plus a quick smoke run of every benchmark),
 #   3. install the library and build a tiny find_package(NodeNomad) consumer,
-#   4. build and run the suite again under AddressSanitizer + UBSan.
+#   4. build and run the suite again under AddressSanitizer + UBSan,
+#   5. fuzz every decoder of disk and network bytes for a bounded time.
 # CI (.ci/run) runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +37,8 @@ bash scripts/build.sh build/asan -DNODENOMAD_SANITIZE=address,undefined \
 stage "tests under sanitizers"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 1800
+
+stage "fuzzing every decoder (libFuzzer, ${NODENOMAD_FUZZ_SECONDS:-20}s each)"
+bash scripts/fuzz.sh "${NODENOMAD_FUZZ_SECONDS:-20}"
 
 stage "all green"
