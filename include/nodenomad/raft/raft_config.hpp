@@ -1,0 +1,84 @@
+// RaftConfig: how one RaftEngine behaves. Plain values; copy freely.
+//
+// Every duration is counted in ticks (the host calls RaftEngine::tick() at a
+// fixed period of its choosing, e.g. every 10 ms) and every bound names its
+// unit. validate_raft_config() checks them together and RaftEngine::open()
+// refuses a bad config with kInvalidArgument naming the field.
+#pragma once
+
+#include <cstdint>
+
+#include "nodenomad/status.hpp"
+#include "nodenomad/types.hpp"
+
+namespace nodenomad {
+
+// How the leader answers read_index().
+enum class ReadMode : std::uint8_t {
+  // Linearizable through a heartbeat round: the leader confirms that a
+  // quorum still follows it before the read index is released.
+  kReadIndex = 0,
+  // The leader skips the round while its lease holds: a quorum acknowledged a
+  // heartbeat sent less than election_timeout_ticks - lease_drift_ticks ago,
+  // and (check_quorum) none of those followers votes for anyone else until
+  // election_timeout_ticks of its own have passed. Safe only if no node's
+  // tick runs faster than the leader's by more than lease_drift_ticks per
+  // election timeout. Needs check_quorum. Falls back to a round when the
+  // lease has lapsed.
+  kLease = 1,
+};
+
+struct RaftConfig {
+  NodeId id;  // this node; must be non-empty
+
+  // A follower that hears nothing from a leader for a randomized timeout in
+  // [election_timeout_ticks, 2 * election_timeout_ticks) starts an election.
+  std::uint32_t election_timeout_ticks = 10;
+  // A leader sends heartbeats this often; must be below the election timeout.
+  std::uint32_t heartbeat_interval_ticks = 1;
+
+  // A node first asks whether it could win (a pre-vote that changes no term)
+  // and campaigns for real only if a quorum says yes, so a node that was cut
+  // off cannot raise the term and depose a healthy leader when it returns.
+  bool pre_vote = true;
+  // A leader that has not heard from a quorum within an election timeout
+  // steps down, and a follower that heard from its leader within an election
+  // timeout refuses (pre-)votes. Together with pre_vote this keeps a
+  // partially connected node from deposing a healthy leader.
+  bool check_quorum = true;
+
+  ReadMode read_mode = ReadMode::kReadIndex;
+  // kLease only: the most ticks a follower's clock may gain on the leader's
+  // within one election timeout; the lease is shortened by this much.
+  std::uint32_t lease_drift_ticks = 2;
+
+  // Payload bytes of entries in one append message (at least one entry is
+  // always sent, however large).
+  std::uint64_t max_append_bytes = 1u << 20;
+  // Append messages in flight to one follower in the replicate state.
+  std::uint32_t max_inflight_messages = 256;
+  // Payload bytes in flight to one follower in the replicate state.
+  std::uint64_t max_inflight_bytes = 32u << 20;
+  // Payload bytes the leader has appended but not yet committed; beyond it
+  // proposals answer kBusy (one proposal is always accepted when nothing is
+  // uncommitted, however large).
+  std::uint64_t max_uncommitted_bytes = 64u << 20;
+  // Payload bytes of committed entries handed out by one Ready (at least one
+  // entry is handed out, however large).
+  std::uint64_t max_apply_bytes_per_ready = 64u << 20;
+
+  // Bytes of state-machine snapshot per InstallSnapshot chunk.
+  std::uint64_t snapshot_chunk_bytes = 1u << 20;
+  // Chunks sent but not acknowledged, per follower: the leader keeps them for
+  // retransmission, so a snapshot transfer holds at most this many chunks.
+  std::uint32_t max_snapshot_chunks_in_flight = 4;
+
+  // Read requests waiting for their heartbeat round (or for the new
+  // leader's first commit); beyond it read_index() answers kBusy.
+  std::uint32_t max_pending_reads = 4096;
+};
+
+// kInvalidArgument naming the first field out of range, or OK.
+Status validate_raft_config(const RaftConfig& config);
+
+}  // namespace nodenomad
