@@ -1,0 +1,197 @@
+// StorageEngine: one shard's key-value state (set / get / remove,
+// compare-and-set on per-key versions, TTL), its snapshots, and in
+// standalone mode its own write-ahead log. docs/storage.md explains the
+// design; the on-disk formats are drawn in src/storage/*_format.hpp.
+//
+// Two modes (StorageOptions::mode), one apply path. Every change is a
+// KvCommand (command.hpp) applied in log order, and apply never reads a
+// clock: the command carries the proposer's time.
+//   - kStandalone: the write API below logs each command in the engine's WAL
+//     and applies it once it is durable (sync policy permitting), so a read
+//     never sees a write that a crash could take back.
+//   - kReplicated: the Raft log is the WAL. Commands arrive through the
+//     StateMachine interface (apply, begin_restore); the write API answers
+//     kNotSupported. snapshot() writes the state and last_applied_index() to
+//     a snapshot file so the Raft log can be compacted.
+//
+// Thread safety:
+//   - Reads (get, get_into, get_many, find_due_keys, validate_command, stats,
+//     failed, last_applied_index, open_snapshot) may be called from any
+//     thread at any time, in both modes.
+//   - Standalone writes (set, compare_and_set, remove, remove_if_version,
+//     expire_due, submit, submit_all, snapshot, flush) may be called from
+//     any thread.
+//     Blocking writes return once the write is committed; submit() answers
+//     through its callback. The engine starts no thread: a writing thread
+//     may be lent to commit other writers' batches (group commit) and runs
+//     their callbacks. A callback may submit() again, but must not call a
+//     blocking write, snapshot() or flush() (asserted: it would wait for the
+//     round that is running it).
+//   - apply() and begin_restore() (replicated mode) are called from one
+//     thread, as state_machine.hpp says; reads may run concurrently.
+//   - Nothing may be in flight when the engine is destroyed. A SnapshotSource
+//     may outlive the engine (it owns what it streams); a SnapshotSink may not.
+//
+// Errors: a write's WriteResult.status is one of kOk, kVersionMismatch
+// (current_version says what the key holds), kInvalidArgument (a limit: the
+// message names it and the size; nothing was logged), kBusy (the commit
+// queue is full; nothing was logged), kFailed, kNotSupported. A failed WAL
+// write or fsync puts the engine in a failed state for good: the writes of
+// that batch answer kFailed with an unknown outcome, every later write
+// answers kFailed, reads go on serving the state as it was. Nothing is
+// retried; reopen the engine to recover from the WAL.
+//
+// Ownership: open() returns the engine as a unique_ptr. The FileSystem and
+// Clock in the options are not owned and must outlive it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nodenomad/clock.hpp"
+#include "nodenomad/state_machine.hpp"
+#include "nodenomad/status.hpp"
+#include "nodenomad/storage/command.hpp"
+#include "nodenomad/storage/storage_options.hpp"
+#include "nodenomad/types.hpp"
+
+namespace nodenomad {
+
+namespace storage {
+class EngineCore;
+}
+
+struct ReadResult {
+  std::string value;
+  std::uint64_t version = 0;
+  std::optional<WallTime> expiry;  // none: the key never expires
+};
+
+struct WriteOptions {
+  std::optional<WallTime> expiry;           // absolute; none = never expires
+  std::optional<std::uint64_t> if_version;  // compare-and-set; 0 = only if absent
+};
+
+// An asynchronous write (submit). kExpire is not accepted here: expire_due().
+struct WriteRequest {
+  KvCommandType type = KvCommandType::kSet;
+  std::string key;
+  std::string value;  // kSet only
+  WriteOptions options;
+};
+
+using WriteCallback = std::function<void(WriteResult)>;
+
+// A key whose expiry has passed (what the Raft leader proposes to expire).
+struct DueKey {
+  std::string key;
+  std::uint64_t version = 0;
+  WallTime expiry{};
+};
+
+struct StorageStats {
+  std::uint64_t keys = 0;              // stored, including expired-but-not-yet-removed
+  std::uint64_t bytes = 0;             // keys, values and per-record headers
+  std::uint64_t keys_with_expiry = 0;
+  std::uint64_t version_floor = 0;     // highest version ever removed or expired
+  LogIndex last_applied;
+  std::uint64_t wal_bytes = 0;         // standalone: WAL bytes since the last snapshot
+  std::uint64_t wal_syncs = 0;         // standalone: fsyncs of WAL segments
+  std::uint64_t batches_committed = 0; // standalone: commit rounds
+  std::uint64_t writes_committed = 0;  // standalone: writes through the commit queue
+  std::uint64_t snapshots_written = 0;
+  bool failed = false;
+};
+
+// A kExpire command for `due` stamped with `now`; its views point into `due`.
+KvCommand make_expire_command(WallTime now, const std::vector<DueKey>& due);
+
+class StorageEngine final : public StateMachine {
+ public:
+  // Opens (creating if needed) the engine in options.dir: loads the newest
+  // snapshot, then (standalone) replays the WAL after it. kInvalidArgument
+  // for bad options; kCorruption naming file and offset for damaged files
+  // (a torn WAL tail is truncated and logged instead); kIOError.
+  static Result<std::unique_ptr<StorageEngine>> open(StorageOptions options);
+  ~StorageEngine() override;
+  StorageEngine(const StorageEngine&) = delete;
+  StorageEngine& operator=(const StorageEngine&) = delete;
+
+  // --- reads (both modes) ---
+  // The key's value if it exists and has not expired at `now`; kNotFound
+  // otherwise; kInvalidArgument for an empty or over-long key.
+  Result<ReadResult> get(std::string_view key, WallTime now) const;
+  // The same at the options' clock's wall time.
+  Result<ReadResult> get(std::string_view key) const;
+  // get() into `out`, reusing its value buffer (no allocation when it fits).
+  Status get_into(std::string_view key, WallTime now, ReadResult& out) const;
+  // Reads keys[i] into out[i] for every i, reusing out[i]'s buffer; a key
+  // that is absent or expired at `now` leaves out[i].version == 0 (versions
+  // of stored keys start at 1). Faster per key than get(): the lookups of a
+  // group of keys overlap their memory accesses under one lock acquisition.
+  // kInvalidArgument (nothing read) if a key breaks the key limits or the
+  // spans differ in size.
+  Status get_many(std::span<const std::string_view> keys, WallTime now,
+                  std::span<ReadResult> out) const;
+  // Up to max_keys keys expired at `now`, earliest first, without removing them.
+  std::vector<DueKey> find_due_keys(WallTime now, std::size_t max_keys) const;
+  // kInvalidArgument if `command` breaks a limit (what apply would refuse),
+  // so a proposer can refuse before logging.
+  Status validate_command(const KvCommand& command) const;
+
+  // --- writes (standalone mode; each stamped with the clock's wall time) ---
+  WriteResult set(std::string_view key, std::string_view value, const WriteOptions& options = {});
+  WriteResult compare_and_set(std::string_view key, std::string_view value,
+                              std::uint64_t expected_version,
+                              std::optional<WallTime> expiry = std::nullopt);
+  // OK with deleted = false when the key is absent or expired.
+  WriteResult remove(std::string_view key);
+  WriteResult remove_if_version(std::string_view key, std::uint64_t expected_version);
+  // Removes up to max_keys (at most max_expire_batch_keys) keys expired at
+  // `now` through one logged expire command; expired_keys lists them.
+  WriteResult expire_due(WallTime now, std::size_t max_keys);
+  // Asynchronous write: `done` is called exactly once, after the write is
+  // durable and applied, or with the reason it was refused.
+  void submit(const WriteRequest& request, WriteCallback done);
+  // Several asynchronous writes, all queued before any is committed (so one
+  // thread can have many in flight); done(i, result) is called exactly once
+  // for each requests[i], in any order.
+  void submit_all(std::span<const WriteRequest> requests,
+                  const std::function<void(std::size_t index, WriteResult)>& done);
+
+  // Writes a snapshot of the state (temp file, fsync, rename, directory
+  // fsync), then (standalone) deletes the WAL segments it covers. Writes go
+  // on meanwhile, except for the short WAL rotation. A failure puts the
+  // engine in the failed state. kNotSupported without a directory.
+  Status snapshot();
+  // kNone: hands the buffered WAL bytes to the OS (no fsync).
+  Status flush();
+
+  StorageStats stats() const;
+  bool failed() const;
+
+  // --- StateMachine (replicated mode) ---
+  // Applies the command at `index` (> last_applied_index(); an empty command
+  // is a no-op that only advances the index) and answers encode_write_result()
+  // bytes. A malformed command answers kInvalidArgument in the response.
+  Result<std::string> apply(LogIndex index, std::string_view command) override;
+  LogIndex last_applied_index() const override;
+  // Both modes: a point-in-time stream in the snapshot format, consistent
+  // while writes go on.
+  Result<std::unique_ptr<SnapshotSource>> open_snapshot() override;
+  // Replicated mode: the state is replaced (and persisted, with a directory)
+  // when the sink's finish() returns OK.
+  Result<std::unique_ptr<SnapshotSink>> begin_restore(LogIndex index) override;
+
+ private:
+  explicit StorageEngine(std::unique_ptr<storage::EngineCore> core);
+  std::unique_ptr<storage::EngineCore> core_;
+};
+
+}  // namespace nodenomad

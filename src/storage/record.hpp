@@ -1,0 +1,121 @@
+// Record: one key's current value, immutable once built, reference counted.
+//
+// Why immutable and counted: a snapshot (for the snapshot file, for Raft, for
+// a migration stream) is a list of references to the records that were
+// current when it was taken. A write never changes a record; it builds a new
+// one and swaps it into the map, so the snapshot keeps seeing the old one
+// while writes go on, without copying any key or value.
+//
+// Memory layout: one allocation per record, the fixed fields followed by the
+// key bytes and then the value bytes.
+//
+//   +------+-----------+-------------+-------+---------+-----------+-----+-------+
+//   | refs | key_bytes | value_bytes | flags | version | expiry_ms | key | value |
+//   | u32  | u32       | u32         | u32   | u64     | i64       |     |       |
+//   +------+-----------+-------------+-------+---------+-----------+-----+-------+
+//
+// Thread safety: the fields are written only by create(); after that any
+// thread may read them. The count is atomic, so references may be dropped on
+// any thread (a snapshot stream dies on the migration thread).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <new>
+#include <string_view>
+#include <utility>
+
+#include "nodenomad/assert.hpp"
+
+namespace nodenomad::storage {
+
+class Record {
+ public:
+  // A record with one reference, owned by the caller (adopt it in a RecordRef).
+  static Record* create(std::string_view key, std::string_view value, std::uint64_t version,
+                        bool has_expiry, std::int64_t expiry_ms) {
+    void* memory = ::operator new(sizeof(Record) + key.size() + value.size());
+    auto* record = new (memory) Record(key, value, version, has_expiry, expiry_ms);
+    return record;
+  }
+
+  std::string_view key() const { return {data(), key_bytes_}; }
+  std::string_view value() const { return {data() + key_bytes_, value_bytes_}; }
+  std::uint64_t version() const { return version_; }
+  bool has_expiry() const { return (flags_ & kHasExpiry) != 0; }
+  std::int64_t expiry_ms() const { return expiry_ms_; }
+  // Expired at `now_ms`: an expiry at or before now hides the key.
+  bool expired_at(std::int64_t now_ms) const { return has_expiry() && expiry_ms_ <= now_ms; }
+  // Bytes this record accounts for in the engine's statistics.
+  std::size_t footprint() const { return sizeof(Record) + key_bytes_ + value_bytes_; }
+
+  void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      this->~Record();
+      ::operator delete(this);
+    }
+  }
+
+  Record(const Record&) = delete;
+  Record& operator=(const Record&) = delete;
+
+ private:
+  static constexpr std::uint32_t kHasExpiry = 1;
+
+  Record(std::string_view key, std::string_view value, std::uint64_t version, bool has_expiry,
+         std::int64_t expiry_ms)
+      : key_bytes_(static_cast<std::uint32_t>(key.size())),
+        value_bytes_(static_cast<std::uint32_t>(value.size())),
+        flags_(has_expiry ? kHasExpiry : 0),
+        version_(version),
+        expiry_ms_(has_expiry ? expiry_ms : 0) {
+    NN_ASSERT(key.size() <= UINT32_MAX && value.size() <= UINT32_MAX, "record too large");
+    char* out = const_cast<char*>(data());
+    if (!key.empty()) std::char_traits<char>::copy(out, key.data(), key.size());
+    if (!value.empty()) std::char_traits<char>::copy(out + key.size(), value.data(), value.size());
+  }
+  ~Record() = default;
+
+  const char* data() const { return reinterpret_cast<const char*>(this + 1); }
+
+  std::atomic<std::uint32_t> refs_{1};
+  std::uint32_t key_bytes_;
+  std::uint32_t value_bytes_;
+  std::uint32_t flags_;
+  std::uint64_t version_;
+  std::int64_t expiry_ms_;
+};
+
+static_assert(sizeof(Record) == 32, "the record header is drawn as 32 bytes");
+
+// An owning reference to a Record (an intrusive shared pointer).
+class RecordRef {
+ public:
+  RecordRef() = default;
+  // Takes over the reference `record` carries (from Record::create).
+  static RecordRef adopt(Record* record) { return RecordRef(record); }
+
+  RecordRef(const RecordRef& other) : record_(other.record_) {
+    if (record_ != nullptr) record_->add_ref();
+  }
+  RecordRef(RecordRef&& other) noexcept : record_(std::exchange(other.record_, nullptr)) {}
+  RecordRef& operator=(RecordRef other) noexcept {
+    std::swap(record_, other.record_);
+    return *this;
+  }
+  ~RecordRef() {
+    if (record_ != nullptr) record_->release();
+  }
+
+  const Record* get() const { return record_; }
+  const Record* operator->() const { return record_; }
+  const Record& operator*() const { return *record_; }
+  explicit operator bool() const { return record_ != nullptr; }
+
+ private:
+  explicit RecordRef(Record* record) : record_(record) {}
+  Record* record_ = nullptr;
+};
+
+}  // namespace nodenomad::storage
