@@ -109,6 +109,63 @@ class PosixFileSystem final : public FileSystem {
   static PosixFileSystem& instance();
 };
 
+// Forwards every call to another FileSystem, so that a test double derives
+// from it and overrides only the calls it changes (LevelDB's EnvWrapper).
+// The inner FileSystem is not owned and must outlive the wrapper.
+class FileSystemWrapper : public FileSystem {
+ public:
+  explicit FileSystemWrapper(FileSystem& inner) : inner_(inner) {}
+
+  Result<std::unique_ptr<WritableFile>> open_writable(const std::string& path,
+                                                      WriteMode mode) override {
+    return inner_.open_writable(path, mode);
+  }
+  Result<std::unique_ptr<ReadableFile>> open_readable(const std::string& path) override {
+    return inner_.open_readable(path);
+  }
+  Status rename(const std::string& from, const std::string& to) override {
+    return inner_.rename(from, to);
+  }
+  Status remove(const std::string& path) override { return inner_.remove(path); }
+  Status truncate(const std::string& path, std::uint64_t size) override {
+    return inner_.truncate(path, size);
+  }
+  Result<std::vector<std::string>> list(const std::string& dir) override {
+    return inner_.list(dir);
+  }
+  Status create_dirs(const std::string& dir) override { return inner_.create_dirs(dir); }
+  Status remove_all(const std::string& dir) override { return inner_.remove_all(dir); }
+  Status sync_dir(const std::string& dir) override { return inner_.sync_dir(dir); }
+  Result<bool> exists(const std::string& path) override { return inner_.exists(path); }
+  Result<std::uint64_t> file_size(const std::string& path) override {
+    return inner_.file_size(path);
+  }
+
+ protected:
+  FileSystem& inner() { return inner_; }
+
+ private:
+  FileSystem& inner_;
+};
+
+// Forwards every call to an owned WritableFile; the file half of a wrapper.
+class WritableFileWrapper : public WritableFile {
+ public:
+  explicit WritableFileWrapper(std::unique_ptr<WritableFile> inner) : inner_(std::move(inner)) {}
+
+  Status append(std::string_view data) override { return inner_->append(data); }
+  Status sync() override { return inner_->sync(); }
+  Status close() override { return inner_->close(); }
+  std::uint64_t size() const override { return inner_->size(); }
+  const std::string& path() const override { return inner_->path(); }
+
+ protected:
+  WritableFile& inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<WritableFile> inner_;
+};
+
 // Joins two path parts with exactly one '/'.
 std::string join_path(std::string_view dir, std::string_view name);
 // The directory part of a path ("a/b/c" -> "a/b", "c" -> ".").

@@ -21,9 +21,9 @@ using testing::FaultOp;
 // A FileSystem that forwards to another one, except that a WAL sync can be
 // held at a gate: the test then knows a commit round is in its fsync and can
 // queue writes behind it without sleeping.
-class GatedFileSystem final : public FileSystem {
+class GatedFileSystem final : public FileSystemWrapper {
  public:
-  explicit GatedFileSystem(FileSystem& inner) : inner_(inner) {}
+  explicit GatedFileSystem(FileSystem& inner) : FileSystemWrapper(inner) {}
 
   // The next sync of a WAL segment stops at the gate.
   void arm() {
@@ -42,47 +42,22 @@ class GatedFileSystem final : public FileSystem {
 
   Result<std::unique_ptr<WritableFile>> open_writable(const std::string& path,
                                                       WriteMode mode) override {
-    NN_ASSIGN_OR_RETURN(auto file, inner_.open_writable(path, mode));
+    NN_ASSIGN_OR_RETURN(auto file, inner().open_writable(path, mode));
     return std::unique_ptr<WritableFile>(std::make_unique<File>(*this, std::move(file)));
-  }
-  Result<std::unique_ptr<ReadableFile>> open_readable(const std::string& path) override {
-    return inner_.open_readable(path);
-  }
-  Status rename(const std::string& from, const std::string& to) override {
-    return inner_.rename(from, to);
-  }
-  Status remove(const std::string& path) override { return inner_.remove(path); }
-  Status truncate(const std::string& path, std::uint64_t size) override {
-    return inner_.truncate(path, size);
-  }
-  Result<std::vector<std::string>> list(const std::string& dir) override {
-    return inner_.list(dir);
-  }
-  Status create_dirs(const std::string& dir) override { return inner_.create_dirs(dir); }
-  Status remove_all(const std::string& dir) override { return inner_.remove_all(dir); }
-  Status sync_dir(const std::string& dir) override { return inner_.sync_dir(dir); }
-  Result<bool> exists(const std::string& path) override { return inner_.exists(path); }
-  Result<std::uint64_t> file_size(const std::string& path) override {
-    return inner_.file_size(path);
   }
 
  private:
-  class File final : public WritableFile {
+  class File final : public WritableFileWrapper {
    public:
     File(GatedFileSystem& fs, std::unique_ptr<WritableFile> inner)
-        : fs_(fs), inner_(std::move(inner)) {}
-    Status append(std::string_view data) override { return inner_->append(data); }
+        : WritableFileWrapper(std::move(inner)), fs_(fs) {}
     Status sync() override {
-      if (inner_->path().find("wal-") != std::string::npos) fs_.pass_gate();
-      return inner_->sync();
+      if (path().find("wal-") != std::string::npos) fs_.pass_gate();
+      return WritableFileWrapper::sync();
     }
-    Status close() override { return inner_->close(); }
-    std::uint64_t size() const override { return inner_->size(); }
-    const std::string& path() const override { return inner_->path(); }
 
    private:
     GatedFileSystem& fs_;
-    std::unique_ptr<WritableFile> inner_;
   };
 
   void pass_gate() {
@@ -96,7 +71,6 @@ class GatedFileSystem final : public FileSystem {
     released_ = false;
   }
 
-  FileSystem& inner_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool armed_ = false;
