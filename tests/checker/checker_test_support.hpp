@@ -2,6 +2,7 @@
 // sequential operations, and a checked call of the checker.
 #pragma once
 
+#include "support/test_seed.hpp"
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
@@ -19,12 +20,7 @@ inline constexpr std::uint64_t kDefaultSeed = 20240612;
 // NODENOMAD_SEED when set (decimal or 0x-hex), else kDefaultSeed. Printed so
 // a failing run can be replayed with the same seed.
 inline std::uint64_t test_seed(std::string_view test_name) {
-  std::uint64_t seed = kDefaultSeed;
-  if (const char* env = std::getenv("NODENOMAD_SEED"); env != nullptr && *env != '\0') {
-    seed = std::strtoull(env, nullptr, 0);
-  }
-  fmt::print("[{}] NODENOMAD_SEED={}\n", test_name, seed);
-  return seed;
+  return test_support::test_seed(test_name, kDefaultSeed);
 }
 
 // Records an operation that is invoked and answered before anything else

@@ -3,6 +3,7 @@
 // that serves as the oracle the stores are compared with.
 #pragma once
 
+#include "support/test_seed.hpp"
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdio>
@@ -40,11 +41,7 @@ inline SnapshotMeta make_snapshot(std::uint64_t index, std::uint64_t term) {
 // The seed of a randomized test: NODENOMAD_SEED when set, else `fallback`.
 // Printed so that a failure can be replayed with NODENOMAD_SEED=<seed>.
 inline std::uint64_t test_seed(const char* test_name, std::uint64_t fallback) {
-  std::uint64_t seed = fallback;
-  if (const char* env = std::getenv("NODENOMAD_SEED")) seed = std::strtoull(env, nullptr, 10);
-  std::printf("%s: seed %llu (NODENOMAD_SEED=%llu replays it)\n", test_name,
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
-  return seed;
+  return test_support::test_seed(test_name, fallback);
 }
 
 // What a log store holds, as plain values.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "support/test_seed.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -9,12 +11,7 @@
 namespace nodenomad::raft_test {
 
 std::uint64_t test_seed(std::string_view test_name, std::uint64_t fallback) {
-  std::uint64_t seed = fallback;
-  if (const char* env = std::getenv("NODENOMAD_SEED"); env != nullptr && *env != '\0') {
-    seed = std::strtoull(env, nullptr, 0);
-  }
-  fmt::print("[{}] NODENOMAD_SEED={}\n", test_name, seed);
-  return seed;
+  return test_support::test_seed(test_name, fallback);
 }
 
 NodeId node(int i) { return NodeId(fmt::format("n{}", i)); }

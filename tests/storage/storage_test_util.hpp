@@ -3,6 +3,7 @@
 // and an exact dump of an engine's state (through its snapshot stream).
 #pragma once
 
+#include "support/test_seed.hpp"
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -24,13 +25,7 @@ namespace nodenomad::storage_test {
 // The seed of a randomized test: NODENOMAD_SEED if set, else `fallback`.
 // Printed so that a failure can be replayed with NODENOMAD_SEED=<seed>.
 inline std::uint64_t test_seed(std::uint64_t fallback) {
-  std::uint64_t seed = fallback;
-  if (const char* env = std::getenv("NODENOMAD_SEED"); env != nullptr && *env != '\0') {
-    seed = std::strtoull(env, nullptr, 0);
-  }
-  std::fprintf(stderr, "[storage test] seed=%llu (replay with NODENOMAD_SEED=%llu)\n",
-               static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
-  return seed;
+  return test_support::test_seed("storage test", fallback);
 }
 
 inline WallTime ms_time(std::int64_t ms) { return WallTime{std::chrono::milliseconds{ms}}; }
