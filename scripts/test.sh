@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+# Clean clones live in fresh directories: let ccache match their sources by
+# path relative to the clone, so CI reuses what earlier runs compiled.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 jobs=$(nproc)
 stage() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 
