@@ -8,7 +8,10 @@ namespace nodenomad {
 
 void RaftCore::reset_randomized_election_timeout() {
   const std::uint32_t t = config_.election_timeout_ticks;
-  randomized_election_timeout_ = t + static_cast<std::uint32_t>(rng_.uniform(t));
+  // The default spread draws exactly as before, so existing seeds replay.
+  const std::uint32_t spread =
+      config_.election_timeout_max_ticks == 0 ? t : config_.election_timeout_max_ticks - t + 1;
+  randomized_election_timeout_ = t + static_cast<std::uint32_t>(rng_.uniform(spread));
 }
 
 bool RaftCore::promotable() const { return tracker_.is_voter(id()); }

@@ -15,6 +15,10 @@ Status out_of_range(std::string_view field, std::string_view rule) {
 Status validate_raft_config(const RaftConfig& c) {
   if (c.id.empty()) return out_of_range("id", "must not be empty");
   if (c.election_timeout_ticks < 2) return out_of_range("election_timeout_ticks", "must be >= 2");
+  if (c.election_timeout_max_ticks != 0 &&
+      c.election_timeout_max_ticks < c.election_timeout_ticks) {
+    return out_of_range("election_timeout_max_ticks", "must be 0 or >= election_timeout_ticks");
+  }
   if (c.heartbeat_interval_ticks == 0 ||
       c.heartbeat_interval_ticks >= c.election_timeout_ticks) {
     return out_of_range("heartbeat_interval_ticks",

@@ -42,6 +42,35 @@ TEST_CASE("raft election: the election timeout is randomized between T and 2T ti
   CHECK(seen.size() >= 5);
 }
 
+TEST_CASE("raft election: election_timeout_max_ticks sets the range of the timeout",
+          "[raft][election]") {
+  const std::uint64_t base_seed = raft_test::test_seed("raft election timeout range");
+  RaftConfig config = raft_test::default_config();
+  config.election_timeout_ticks = 10;
+  config.election_timeout_max_ticks = 12;
+  std::set<int> seen;
+  for (std::uint64_t seed = base_seed; seed < base_seed + 64; ++seed) {
+    Cluster cluster = make_cluster(nodes(1, 2), {}, config, seed);
+    cluster.crash(node(2));
+    int ticks = 0;
+    while (cluster.engine(node(1)).role() == RaftRole::kFollower && ticks < 100) {
+      cluster.tick(node(1));
+      ++ticks;
+    }
+    INFO("seed " << seed);
+    CHECK(ticks >= 10);
+    CHECK(ticks <= 12);
+    seen.insert(ticks);
+  }
+  CHECK(seen == std::set<int>{10, 11, 12});
+  config.id = node(1);
+  REQUIRE(validate_raft_config(config).is_ok());
+  config.election_timeout_max_ticks = 9;
+  CHECK(validate_raft_config(config).is(StatusCode::kInvalidArgument));
+  CHECK(validate_raft_config(config).message().find("election_timeout_max_ticks") !=
+        std::string_view::npos);
+}
+
 TEST_CASE("raft election: a single voter elects itself and commits its no-op",
           "[raft][election]") {
   Cluster cluster = make_cluster({node(1)});

@@ -34,6 +34,12 @@ struct RaftConfig {
   // A follower that hears nothing from a leader for a randomized timeout in
   // [election_timeout_ticks, 2 * election_timeout_ticks) starts an election.
   std::uint32_t election_timeout_ticks = 10;
+  // When non-zero, the randomized timeout is drawn from
+  // [election_timeout_ticks, election_timeout_max_ticks] instead, for hosts
+  // (and the Raft paper's failover experiment) that want another spread. It
+  // never goes below election_timeout_ticks, which check-quorum and leases
+  // keep using. 0, or at least election_timeout_ticks.
+  std::uint32_t election_timeout_max_ticks = 0;
   // A leader sends heartbeats this often; must be below the election timeout.
   std::uint32_t heartbeat_interval_ticks = 1;
 
