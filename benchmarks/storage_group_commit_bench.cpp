@@ -114,14 +114,14 @@ void bench_group_commit(const std::string& dir, std::uint64_t writes, std::uint6
 
 int main(int argc, char** argv) {
   using namespace nodenomad::bench;
-  const Flags flags(argc, argv);
+  const Flags flags(argc, argv, {"dir", "in-flight", "keys", "sync-seconds", "threads", "value-bytes", "writes"});
   const std::uint64_t writes = flags.number("writes", 300'000, 20'000);
   const std::uint64_t in_flight = flags.number("in-flight", 256, 256);
   const std::uint64_t threads = flags.number("threads", 2, 2);
   const std::uint64_t sync_seconds = flags.number("sync-seconds", 2, 1);
   require(threads > 0 && in_flight >= threads && writes >= threads,
           "--threads > 0, --in-flight >= --threads, --writes >= --threads");
-  const ScratchDir dir(flags);
+  const ScratchDir dir(flags.text("dir", "/tmp"), "nodenomad-storage-bench");
   bench_raw_fdatasync(dir.path(), static_cast<double>(sync_seconds));
   bench_group_commit(dir.path(), writes, in_flight, threads, flags.number("keys", 100'000, 10'000),
                      static_cast<std::size_t>(flags.number("value-bytes", 100, 100)));

@@ -161,13 +161,13 @@ void bench_gets(const Sizes& s, StorageEngine& engine, const std::vector<std::st
 
 int main(int argc, char** argv) {
   using namespace nodenomad::bench;
-  const Flags flags(argc, argv);
+  const Flags flags(argc, argv, {"dir", "gets", "key-bytes", "keys", "value-bytes"});
   const Sizes sizes{flags.number("keys", 1'000'000, 100'000),
                     flags.number("gets", 5'000'000, 500'000),
                     static_cast<std::size_t>(flags.number("key-bytes", 16, 16)),
                     static_cast<std::size_t>(flags.number("value-bytes", 100, 100))};
   require(sizes.keys > 0 && sizes.key_bytes >= 2, "--keys > 0 and --key-bytes >= 2");
-  const ScratchDir dir(flags);
+  const ScratchDir dir(flags.text("dir", "/tmp"), "nodenomad-storage-bench");
   nodenomad::Rng rng(42);
   std::vector<std::string> keys;
   keys.reserve(sizes.keys);

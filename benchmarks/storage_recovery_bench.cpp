@@ -53,13 +53,13 @@ std::uint64_t write_wal(const std::string& dir, std::uint64_t wal_bytes, std::ui
 
 int main(int argc, char** argv) {
   using namespace nodenomad::bench;
-  const Flags flags(argc, argv);
+  const Flags flags(argc, argv, {"dir", "key-bytes", "keys", "value-bytes", "wal-bytes"});
   const std::uint64_t wal_bytes = flags.number("wal-bytes", 1ull << 30, 32ull << 20);
   const std::uint64_t keys = flags.number("keys", 1'000'000, 100'000);
   const auto key_bytes = static_cast<std::size_t>(flags.number("key-bytes", 16, 16));
   const auto value_bytes = static_cast<std::size_t>(flags.number("value-bytes", 100, 100));
   require(keys > 0 && key_bytes >= 2, "--keys > 0 and --key-bytes >= 2");
-  const ScratchDir dir(flags);
+  const ScratchDir dir(flags.text("dir", "/tmp"), "nodenomad-storage-bench");
   const std::uint64_t writes = write_wal(dir.path(), wal_bytes, keys, key_bytes, value_bytes);
 
   Stopwatch watch;
