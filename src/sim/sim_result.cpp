@@ -1,0 +1,77 @@
+// SimResult's JSON line and human report.
+#include <fmt/format.h>
+
+#include "nodenomad/testing/simulator.hpp"
+
+namespace nodenomad::testing {
+namespace {
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string stats_json(const SimStats& s) {
+  return fmt::format(
+      "{{\"steps\":{},\"simulated_ms\":{},\"messages_sent\":{},\"messages_delivered\":{},"
+      "\"messages_dropped\":{},\"messages_duplicated\":{},\"crashes\":{},\"torn_crashes\":{},"
+      "\"crashes_mid_write\":{},\"disk_faults\":{},\"partitions\":{},\"clogs\":{},"
+      "\"transfers\":{},\"conf_changes\":{},\"leaders_elected\":{},\"max_term\":{},"
+      "\"max_commit\":{},\"compactions\":{},\"snapshots_installed\":{},\"ops_ok\":{},"
+      "\"ops_fail\":{},\"ops_unknown\":{},\"checker_states\":{}}}",
+      s.steps, s.simulated_ms, s.messages_sent, s.messages_delivered, s.messages_dropped,
+      s.messages_duplicated, s.crashes, s.torn_crashes, s.crashes_mid_write, s.disk_faults,
+      s.partitions, s.clogs, s.transfers, s.conf_changes, s.leaders_elected, s.max_term,
+      s.max_commit, s.compactions, s.snapshots_installed, s.ops_ok, s.ops_fail, s.ops_unknown,
+      s.checker_states);
+}
+
+}  // namespace
+
+std::string SimResult::to_json() const {
+  std::string out = fmt::format(
+      "{{\"seed\":{},\"nodes\":{},\"passed\":{},\"verdict\":{},\"trace_hash\":\"{:016x}\","
+      "\"faults\":{},\"raft\":{},\"stats\":{}",
+      seed, node_count, passed, json_string(verdict_name(verdict)), trace_hash,
+      json_string(fault_summary), json_string(raft_summary), stats_json(stats));
+  if (!passed) {
+    out += ",\"failure\":" + json_string(failure) + ",\"trace\":[";
+    for (std::size_t i = 0; i < trace_tail.size(); ++i) {
+      if (i > 0) out += ',';
+      out += json_string(trace_tail[i]);
+    }
+    out += ']';
+  }
+  return out + "}";
+}
+
+std::string SimResult::report() const {
+  std::string out = fmt::format(
+      "simulation seed {} ({} nodes): {}\n  faults: {}\n  raft: {}\n  {} steps, {} ms simulated, "
+      "ops ok {} fail {} unknown {}, verdict {}, trace hash {:016x}\n",
+      seed, node_count, passed ? "passed" : "FAILED", fault_summary, raft_summary, stats.steps,
+      stats.simulated_ms, stats.ops_ok, stats.ops_fail, stats.ops_unknown, verdict_name(verdict),
+      trace_hash);
+  if (passed) return out;
+  out += fmt::format("  failure: {}\n  replay: sim_soak --seed {} --nodes {} --trace (the same "
+                     "seed and options replay this run exactly)\n  last {} events:\n",
+                     failure, seed, node_count, trace_tail.size());
+  for (const std::string& line : trace_tail) out += "    " + line + "\n";
+  return out;
+}
+
+}  // namespace nodenomad::testing
