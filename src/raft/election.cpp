@@ -17,12 +17,13 @@ void RaftCore::reset_randomized_election_timeout() {
 bool RaftCore::promotable() const { return tracker_.is_voter(id()); }
 
 bool RaftCore::in_lease() const {
-  return config_.check_quorum && !leader_.empty() &&
+  return config_.check_quorum && (!leader_.empty() || start_lease_) &&
          election_elapsed_ < config_.election_timeout_ticks;
 }
 
 void RaftCore::tick_election() {
   ++election_elapsed_;
+  if (election_elapsed_ >= config_.election_timeout_ticks) start_lease_ = false;
   if (promotable() && election_elapsed_ >= randomized_election_timeout_) {
     election_elapsed_ = 0;
     start_campaign(false);

@@ -44,6 +44,8 @@ Result<std::unique_ptr<RaftCore>> RaftCore::open(const RaftConfig& config, LogSt
   core->prev_hard_ = hs;
   core->recover_conf(snapshot);
   core->become_follower(hs.term, NodeId());
+  // Only a node that has been in a term may have acknowledged a lease.
+  core->start_lease_ = config.read_mode == ReadMode::kLease && hs.term > Term(0);
   return core;
 }
 

@@ -192,6 +192,11 @@ class RaftCore {
 
   NodeId transfer_target_;
   bool lease_broken_ = false;  // TimeoutNow sent: another node may lead soon
+  // kLease: the node restarted (with a term), so it refuses votes for its
+  // first election timeout. A leader's lease counts on its followers not voting for an
+  // election timeout after acknowledging it, and a restart must not cut that
+  // promise short (memory of the leader is lost in a crash).
+  bool start_lease_ = false;
   LogIndex pending_conf_index_;  // the leader's last conf change (or first entry)
   std::uint64_t uncommitted_bytes_ = 0;
 

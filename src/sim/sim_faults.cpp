@@ -99,10 +99,12 @@ void Simulator::isolate_leader() {
     partition_random();
     return;
   }
-  network_->heal();
+  // Added to the cuts already in place, so faults compose (a one-way cut
+  // that kept a follower out of the leader's lease, then this).
   network_->split({*l});
   ++stats_.partitions;
-  note(TraceCode::kFault, *l, fmt::format("leader n{} isolated", *l + 1));
+  note(TraceCode::kFault, *l,
+       fmt::format("leader n{} isolated: {}", *l + 1, network_->describe_cuts()));
   schedule_heal();
 }
 

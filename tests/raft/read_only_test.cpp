@@ -183,6 +183,39 @@ TEST_CASE("raft lease read: leadership transfer ends the lease at once", "[raft]
   CHECK_FALSE(served_at_once(cluster, node(1), "during"));
 }
 
+// Found while building the whole-cluster simulator: a follower that
+// acknowledged the lease, crashed and restarted at once had forgotten its
+// leader and voted, so another node could lead (and commit) while the old
+// leader still served lease reads.
+TEST_CASE("raft lease read: a follower that restarts keeps the lease it acknowledged",
+          "[raft][read][lease]") {
+  Cluster cluster = make_cluster(nodes(1, 5), {}, lease_config());
+  cluster.elect(node(1));
+  // n4 and n5 lose n1; n2 and n3 go on acknowledging its rounds.
+  cluster.cut(node(1), node(4));
+  cluster.cut(node(1), node(5));
+  for (int i = 0; i < 25; ++i) {
+    cluster.tick_all();
+    cluster.stabilize();
+  }
+  REQUIRE(cluster.engine(node(1)).role() == RaftRole::kLeader);
+  // Within one tick: n1 is cut off, n2 crashes and restarts, n4 campaigns.
+  cluster.isolate(node(1));
+  cluster.crash(node(2));
+  cluster.restart(node(2));
+  REQUIRE(cluster.engine(node(4)).campaign().is_ok());
+  cluster.stabilize();
+  CHECK(cluster.engine(node(4)).role() != RaftRole::kLeader);
+  CHECK(served_at_once(cluster, node(1), "leased"));
+  // An election timeout later the lease is over and the others move on.
+  for (int i = 0; i < 100 && cluster.leader() == node(1); ++i) {
+    cluster.tick_all();
+    cluster.stabilize();
+  }
+  CHECK_FALSE(cluster.leader().empty());
+  CHECK(cluster.leader() != node(1));
+}
+
 TEST_CASE("raft config: lease reads need check-quorum", "[raft][read][lease]") {
   RaftConfig config = lease_config();
   config.id = NodeId("n1");
