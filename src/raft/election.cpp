@@ -41,6 +41,11 @@ void RaftCore::tick_leader() {
     }
     // A transfer that has not finished within an election timeout is dropped.
     transfer_target_ = NodeId();
+    // A leader removed from the voters tries again to hand over.
+    if (!tracker_.is_voter(id())) {
+      step_down_after_removal();
+      if (role_ != RaftRole::kLeader) return;
+    }
   }
   if (heartbeat_elapsed_ >= config_.heartbeat_interval_ticks) {
     heartbeat_elapsed_ = 0;

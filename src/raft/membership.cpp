@@ -77,20 +77,36 @@ void RaftCore::switch_conf(const ConfState& conf, LogIndex index) {
 }
 
 void RaftCore::step_down_after_removal() {
-  // Hand the group to the most up-to-date remaining voter so it need not
-  // wait for an election timeout; then stop leading.
+  // Hand the group to a remaining voter that holds this leader's whole log,
+  // so it need not wait for an election timeout; then stop leading.
   NodeId best;
+  NodeId most;
+  LogIndex most_match;
   for (const NodeId& voter : tracker_.all_voters()) {
     const Progress* p = tracker_.find(voter);
-    if (p != nullptr && p->match() == log_.last_index()) {
+    if (p == nullptr) continue;
+    if (p->match() == log_.last_index()) {
       best = voter;
       break;
     }
+    if (most.empty() || p->match() > most_match) {
+      most = voter;
+      most_match = p->match();
+    }
+  }
+  if (best.empty()) {
+    // Nobody holds the whole log yet. Stepping down now could leave the
+    // group without a leader for good: the voters may not know that the
+    // change committed (so under the joint configuration they still need
+    // this node's vote), and this node's longer log refuses theirs. Lead
+    // on, taking no proposals, until the most up-to-date voter caught up.
+    if (!most.empty() && transfer_target_.empty()) (void)transfer_leadership(most);
+    return;
   }
   nodenomad::log(LogLevel::kInfo, "raft",
-      fmt::format("{}: removed from the voters; stepping down at term {}{}", id().str(),
-                  term_.value(), best.empty() ? "" : ", handing over to " + best.str()));
-  if (!best.empty()) send_timeout_now(best);
+      fmt::format("{}: removed from the voters; stepping down at term {}, handing over to {}",
+                  id().str(), term_.value(), best.str()));
+  send_timeout_now(best);
   become_follower(term_, NodeId());
 }
 

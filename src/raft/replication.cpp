@@ -188,7 +188,11 @@ void RaftCore::handle_append_response(const Message& m) {
   // the in-flight limits and the log's end).
   while (send_append(m.from, false)) {
   }
-  if (m.from == transfer_target_ && p->match() == log_.last_index()) send_timeout_now(m.from);
+  if (m.from == transfer_target_ && p->match() == log_.last_index()) {
+    send_timeout_now(m.from);
+    // A leader removed from the voters stops once its successor holds its log.
+    if (!tracker_.is_voter(id())) become_follower(term_, NodeId());
+  }
 }
 
 void RaftCore::handle_heartbeat(const Message& m) {

@@ -8,6 +8,40 @@
 
 namespace nodenomad::sim {
 
+namespace {
+
+std::string join_ids(const std::vector<NodeId>& ids) {
+  std::string out;
+  for (const NodeId& id : ids) out += (out.empty() ? "" : ",") + id.str();
+  return "{" + out + "}";
+}
+
+}  // namespace
+
+// One line per node: role, term, log and configuration, for a liveness
+// failure's report.
+std::string Simulator::describe_nodes() const {
+  std::string out;
+  for (const auto& node : nodes_) {
+    const RaftEngine* e = node->engine();
+    if (e == nullptr) {
+      out += fmt::format("\n  {}: down", node->id().str());
+      continue;
+    }
+    const ConfState conf = e->conf_state();
+    const Result<Term> last_term = e->term_at(e->last_index());
+    out += fmt::format(
+        "\n  {}: {} term {} leader {} commit {} applied {} log [{}, {}] last term {} voters {} "
+        "outgoing {} learners {} learners_next {}",
+        node->id().str(), raft_role_name(e->role()), e->term().value(),
+        e->leader().empty() ? "-" : e->leader().str(), e->commit_index().value(),
+        e->applied_index().value(), e->first_index().value(), e->last_index().value(),
+        last_term.is_ok() ? last_term->value() : 0, join_ids(conf.voters),
+        join_ids(conf.voters_outgoing), join_ids(conf.learners), join_ids(conf.learners_next));
+  }
+  return out;
+}
+
 void Simulator::heal_everything() {
   faults_on_ = false;
   NetworkParams quiet = network_->params();

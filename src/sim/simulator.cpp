@@ -60,9 +60,13 @@ Simulator::~Simulator() = default;
 void Simulator::build() {
   NN_ASSERT(options_.node_count >= 1 && options_.node_count <= 7, "node_count ",
             options_.node_count, " is not in [1, 7]");
+  NN_ASSERT(options_.tick_ms > 0, "tick_ms must be at least 1");
   Rng config_rng = rng_.fork();
   profile_ = options_.faults ? *options_.faults : testing::SimFaultProfile::draw(config_rng);
   profile_.max_clock_skew = std::min(profile_.max_clock_skew, 0.04);
+  // A range given upside down is read as the single value of its minimum.
+  profile_.fault_max_ms = std::max(profile_.fault_max_ms, profile_.fault_min_ms);
+  profile_.down_max_ms = std::max(profile_.down_max_ms, profile_.down_min_ms);
   raft_config_ = options_.raft ? *options_.raft : draw_raft_config(config_rng);
   node_config_ = draw_node_config(config_rng, raft_config_, profile_);
   node_config_.bug = options_.runtime_bug;
@@ -108,8 +112,8 @@ testing::SimResult Simulator::run() {
     run_until(now_ + options_.settle_ms * kMicrosPerMilli, 0, &Simulator::converged);
     if (!failed() && !converged()) {
       violation(Status::failed(fmt::format(
-          "liveness: the cluster did not converge within {} ms after every fault was healed",
-          options_.settle_ms)));
+          "liveness: the cluster did not converge within {} ms after every fault was healed:{}",
+          options_.settle_ms, describe_nodes())));
     }
     if (!failed()) {
       const Status same = check_same_state();

@@ -85,6 +85,7 @@ class Simulator final : public NodeHost, public ClientHost {
   // --- the end (sim_finish.cpp) ---
   void heal_everything();
   bool converged() const;
+  std::string describe_nodes() const;
   Status check_same_state();
   void check_history();
   testing::SimResult result();

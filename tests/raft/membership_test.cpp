@@ -243,6 +243,54 @@ TEST_CASE("raft membership: the leader can replace itself through joint consensu
   CHECK(cluster.engine(node(4)).last_index() == cluster.engine(leader).last_index());
 }
 
+// Found by the whole-cluster simulator (sim_soak seed 20355, 3 nodes): the
+// leader left the voters through a joint change and stepped down the moment
+// the leave committed, while no remaining voter held its whole log and none
+// had heard that the leave committed. Still joint in their eyes, they needed
+// its vote, and its longer log refused theirs: no leader, ever.
+TEST_CASE("raft membership: a leader that leaves stays until a voter holds its whole log",
+          "[raft][membership][joint]") {
+  RaftConfig config = raft_test::default_config();
+  config.max_append_bytes = 1;  // one entry per append, so each can be lost alone
+  Cluster cluster = make_cluster({node(1), node(3)}, {node(2)}, config);
+  cluster.elect(node(3));
+  // n2 becomes a voter and n3 a learner: joint, then an automatic leave.
+  const Result<ProposeResult> joint =
+      cluster.engine(node(3)).propose_conf_change(change({add_voter(2), add_learner(3)}));
+  REQUIRE(joint.is_ok());
+  const LogIndex leave = joint->index.next();
+  for (int i = 0; i < 100 && cluster.engine(node(3)).last_index() < leave; ++i) {
+    cluster.process_all_ready();
+    cluster.deliver_all();
+  }
+  REQUIRE(cluster.engine(node(3)).last_index() == leave);
+  // One more entry behind the leave, which reaches nobody for now.
+  REQUIRE(cluster.propose(node(3), "x").is_ok());
+  const LogIndex x = leave.next();
+  cluster.drop_rule = [x](const Message& m) {
+    return m.type == MessageType::kAppend && !m.entries.empty() && m.entries.back().index >= x;
+  };
+  cluster.stabilize();
+  REQUIRE(cluster.engine(node(3)).commit_index() >= leave);
+  CHECK(cluster.engine(node(1)).last_index() < x);
+  CHECK(cluster.engine(node(2)).last_index() < x);
+  cluster.drop_rule = nullptr;
+  NodeId leader;
+  for (int i = 0; i < 300 && (leader.empty() || leader == node(3)); ++i) {
+    cluster.tick_all();
+    cluster.stabilize();
+    leader = cluster.leader();
+  }
+  REQUIRE_FALSE(leader.empty());
+  CHECK(leader != node(3));
+  CHECK(cluster.engine(leader).conf_state().voters == nodes(1, 2));
+  CHECK(cluster.engine(leader).conf_state().learners == std::vector<NodeId>{node(3)});
+  REQUIRE(cluster.propose(leader, "y").is_ok());
+  cluster.stabilize();
+  const std::vector<std::string> expected{"x", "y"};
+  for (const NodeId& id : nodes(1, 3)) CHECK(cluster.state_machine(id).commands() == expected);
+}
+
 TEST_CASE("raft membership: the configuration survives a restart",
           "[raft][membership][persistence]") {
   Cluster cluster = make_cluster(nodes(1, 3));

@@ -127,7 +127,9 @@ enum class SimRuntimeBug : std::uint8_t {
 
 struct SimOptions {
   std::uint64_t seed = 1;
-  std::uint32_t node_count = 3;  // 1 to 7; 3 and 5 are the interesting ones
+  // 1 to 7 (anything else is a programmer error: NN_ASSERT); 3 and 5 are
+  // the interesting ones.
+  std::uint32_t node_count = 3;
 
   // The faulty phase lasts this much simulated time, or max_steps events
   // (0 = no cap), whichever comes first.
@@ -145,7 +147,7 @@ struct SimOptions {
   std::uint32_t client_count = 4;
   // A client gives an operation up (unknown or fail) after this long.
   std::uint32_t op_timeout_ms = 2'000;
-  // Nominal tick period of every node (before clock skew).
+  // Nominal tick period of every node (before clock skew); at least 1.
   std::uint32_t tick_ms = 10;
 
   // None: drawn from the seed (SimFaultProfile::draw).
