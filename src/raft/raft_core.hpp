@@ -77,7 +77,7 @@ class RaftCore {
   Status campaign();
   Status transfer_leadership(const NodeId& to);
   // read_only.cpp
-  Status read_index(std::string context);
+  Status read_index(std::string context, bool allow_lease);
   // membership.cpp
   Result<ProposeResult> propose_conf_change(const ConfChange& change);
   void report_unreachable(const NodeId& peer);
@@ -144,7 +144,7 @@ class RaftCore {
   void update_self_progress();
 
   // --- read_only.cpp ---
-  void handle_read_request(std::string context, const NodeId& from);
+  void handle_read_request(std::string context, const NodeId& from, bool allow_lease = true);
   void handle_read_index_response(const Message& m);
   void release_reads();
   void start_waiting_reads();

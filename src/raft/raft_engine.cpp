@@ -50,7 +50,9 @@ Result<ProposeResult> RaftEngine::propose(std::string command) {
   return core_->propose(std::move(command));
 }
 Status RaftEngine::campaign() { return core_->campaign(); }
-Status RaftEngine::read_index(std::string context) { return core_->read_index(std::move(context)); }
+Status RaftEngine::read_index(std::string context, bool allow_lease) {
+  return core_->read_index(std::move(context), allow_lease);
+}
 Status RaftEngine::transfer_leadership(const NodeId& to) { return core_->transfer_leadership(to); }
 Result<ProposeResult> RaftEngine::propose_conf_change(const ConfChange& change) {
   return core_->propose_conf_change(change);

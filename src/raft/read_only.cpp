@@ -48,13 +48,13 @@ bool RaftCore::lease_valid() const {
   return false;
 }
 
-Status RaftCore::read_index(std::string context) {
+Status RaftCore::read_index(std::string context, bool allow_lease) {
   if (role_ == RaftRole::kLeader) {
     if (pending_reads_.size() >= config_.max_pending_reads) {
       return Status::busy(fmt::format("raft {}: {} reads are waiting", id().str(),
                                       pending_reads_.size()));
     }
-    handle_read_request(std::move(context), id());
+    handle_read_request(std::move(context), id(), allow_lease);
     return Status::ok();
   }
   if (leader_.empty()) {
@@ -66,7 +66,7 @@ Status RaftCore::read_index(std::string context) {
   return Status::ok();
 }
 
-void RaftCore::handle_read_request(std::string context, const NodeId& from) {
+void RaftCore::handle_read_request(std::string context, const NodeId& from, bool allow_lease) {
   // A remote request over the bound is dropped; the follower's host times
   // out and retries, as it would for a lost message.
   if (pending_reads_.size() >= config_.max_pending_reads) return;
@@ -79,7 +79,7 @@ void RaftCore::handle_read_request(std::string context, const NodeId& from) {
     emit_read(read);  // a group of one is its own quorum
     return;
   }
-  if (lease_valid()) {
+  if (allow_lease && lease_valid()) {
     emit_read(read);
     return;
   }

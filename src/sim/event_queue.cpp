@@ -29,6 +29,7 @@ std::string_view event_kind_name(EventKind kind) {
     case EventKind::kRestart: return "restart";
     case EventKind::kNetworkHeal: return "network_heal";
     case EventKind::kClogStep: return "clog_step";
+    case EventKind::kHostAction: return "host_action";
   }
   return "unknown";
 }

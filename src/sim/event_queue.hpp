@@ -29,6 +29,7 @@ enum class EventKind : std::uint8_t {
   kRestart,         // node restarts after a crash
   kNetworkHeal,     // the partition of generation `arg` ends
   kClogStep,        // the rolling clog moves to its next node (arg: step)
+  kHostAction,      // the host's scheduled action (arg: its id; SimControl)
 };
 
 std::string_view event_kind_name(EventKind kind);

@@ -138,6 +138,13 @@ Status SimNode::transfer_leadership(const NodeId& to) {
   return s;
 }
 
+Status SimNode::campaign() {
+  if (!up() || failed()) return Status::unavailable("node is down");
+  Status s = engine_->campaign();
+  pump();
+  return s;
+}
+
 Result<ProposeResult> SimNode::propose_conf_change(const ConfChange& change) {
   if (!up() || failed()) return Status::unavailable("node is down");
   Result<ProposeResult> r = engine_->propose_conf_change(change);

@@ -100,9 +100,10 @@ class SimNode {
   void deliver(const Message& message);
   void on_client_request(const ClientRequest& request);
   void on_disk_done(std::uint64_t incarnation);
-  // Requests of the nemesis, passed on to the engine (then its Ready is
-  // taken, as after any input).
+  // Requests of the nemesis and the host, passed on to the engine (then
+  // its Ready is taken, as after any input).
   Status transfer_leadership(const NodeId& to);
+  Status campaign();
   Result<ProposeResult> propose_conf_change(const ConfChange& change);
   // The transport could not reach `peer` (its connection was refused).
   void report_unreachable(const NodeId& peer);

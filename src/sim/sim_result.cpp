@@ -48,6 +48,7 @@ std::string SimResult::to_json() const {
       "\"faults\":{},\"raft\":{},\"stats\":{}",
       seed, node_count, passed, json_string(verdict_name(verdict)), trace_hash,
       json_string(fault_summary), json_string(raft_summary), stats_json(stats));
+  if (stopped) out += ",\"stopped\":true";
   if (!passed) {
     out += ",\"failure\":" + json_string(failure) + ",\"trace\":[";
     for (std::size_t i = 0; i < trace_tail.size(); ++i) {
@@ -62,10 +63,10 @@ std::string SimResult::to_json() const {
 std::string SimResult::report() const {
   std::string out = fmt::format(
       "simulation seed {} ({} nodes): {}\n  faults: {}\n  raft: {}\n  {} steps, {} ms simulated, "
-      "ops ok {} fail {} unknown {}, verdict {}, trace hash {:016x}\n",
+      "ops ok {} fail {} unknown {}, verdict {}, trace hash {:016x}{}\n",
       seed, node_count, passed ? "passed" : "FAILED", fault_summary, raft_summary, stats.steps,
       stats.simulated_ms, stats.ops_ok, stats.ops_fail, stats.ops_unknown, verdict_name(verdict),
-      trace_hash);
+      trace_hash, stopped ? ", stopped early by the host" : "");
   if (passed) return out;
   out += fmt::format("  failure: {}\n  replay: sim_soak --seed {} --nodes {} --trace (the same "
                      "seed and options replay this run exactly)\n  last {} events:\n",

@@ -104,18 +104,21 @@ void Simulator::build() {
 
 testing::SimResult Simulator::run() {
   build();
-  if (!failed()) {
+  if (!failed() && options_.on_start) options_.on_start(*this);
+  if (!failed() && !stopped_) {
     run_until(options_.duration_ms * kMicrosPerMilli, options_.max_steps, nullptr);
   }
-  if (!failed()) {
+  // A host that stopped the run, in the faulty phase or while it settled,
+  // wants no healing, settling or end-state checks (SimControl::stop()).
+  if (!failed() && !stopped_) {
     heal_everything();
     run_until(now_ + options_.settle_ms * kMicrosPerMilli, 0, &Simulator::converged);
-    if (!failed() && !converged()) {
+    if (!failed() && !stopped_ && !converged()) {
       violation(Status::failed(fmt::format(
           "liveness: the cluster did not converge within {} ms after every fault was healed:{}",
           options_.settle_ms, describe_nodes())));
     }
-    if (!failed()) {
+    if (!failed() && !stopped_) {
       const Status same = check_same_state();
       if (!same.is_ok()) violation(same);
     }
@@ -145,7 +148,7 @@ void Simulator::run_until(SimTime end, std::uint64_t max_steps, bool (Simulator:
                                     : kStormStepsPerMs * (options_.duration_ms + options_.settle_ms);
   std::uint64_t steps = 0;
   SimTime last_check = now_;
-  while (!failed() && !queue_.empty() && queue_.next_time() <= end) {
+  while (!failed() && !stopped_ && !queue_.empty() && queue_.next_time() <= end) {
     if (max_steps != 0 && steps >= max_steps) return;
     if (stats_.steps >= storm) {
       violation(Status::failed(fmt::format(
@@ -160,6 +163,7 @@ void Simulator::run_until(SimTime end, std::uint64_t max_steps, bool (Simulator:
     ++steps;
     ++stats_.steps;
     after_step();
+    if (options_.on_step && !failed()) options_.on_step(*this);
     if (done != nullptr && now_ - last_check >= kConvergenceCheckEveryUs) {
       last_check = now_;
       if ((this->*done)()) return;
@@ -197,6 +201,7 @@ void Simulator::dispatch(SimEvent& e) {
       }
       return;
     case EventKind::kClogStep: on_clog_step(e.arg); return;
+    case EventKind::kHostAction: run_host_action(e.arg); return;
   }
 }
 

@@ -2,12 +2,15 @@
 // network, the nodes, the clients, the nemesis and the checks. Its methods
 // are split by concern: simulator.cpp (setup, the event loop, the hosts'
 // callbacks), sim_faults.cpp (the nemesis, crash and restart),
-// sim_finish.cpp (healing, convergence, the history check, the result).
+// sim_finish.cpp (healing, convergence, the history check, the result),
+// sim_control.cpp (testing::SimControl, the embedding host's hook).
 //
 // Thread safety: none; one run on one thread.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -25,7 +28,7 @@
 
 namespace nodenomad::sim {
 
-class Simulator final : public NodeHost, public ClientHost {
+class Simulator final : public NodeHost, public ClientHost, public testing::SimControl {
  public:
   explicit Simulator(testing::SimOptions options);
   ~Simulator() override;
@@ -44,7 +47,19 @@ class Simulator final : public NodeHost, public ClientHost {
   void send_request(std::uint32_t node, const ClientRequest& request) override;
   void schedule_client(EventKind kind, std::uint32_t client, std::uint64_t arg,
                        SimTime delay) override;
+  // (also SimControl's)
   std::optional<std::uint32_t> node_index(const NodeId& id) const override;
+
+  // --- SimControl (sim_control.cpp) ---
+  std::uint64_t now_us() const override { return now_; }
+  std::uint32_t node_count() const override;
+  const NodeId& node_id(std::uint32_t node) const override;
+  const RaftEngine* engine(std::uint32_t node) const override;
+  void crash(std::uint32_t node) override;
+  void restart(std::uint32_t node) override;
+  Status campaign(std::uint32_t node) override;
+  void schedule(std::uint64_t at_us, std::function<void(testing::SimControl&)> action) override;
+  void stop() override { stopped_ = true; }
 
  private:
   // --- setup and the loop (simulator.cpp) ---
@@ -59,6 +74,8 @@ class Simulator final : public NodeHost, public ClientHost {
   void after_step();
   void note(TraceCode code, std::uint32_t node, std::string text);
   bool failed() const { return !failure_.is_ok(); }
+  // The host's scheduled action `id` (sim_control.cpp).
+  void run_host_action(std::uint64_t id);
 
   // --- faults (sim_faults.cpp) ---
   void schedule_nemesis();
@@ -112,6 +129,10 @@ class Simulator final : public NodeHost, public ClientHost {
   testing::Verdict verdict_ = testing::Verdict::kOk;
   testing::SimStats stats_;
   std::set<std::pair<std::uint64_t, std::uint32_t>> leaders_seen_;  // (term, node)
+  // The host's scheduled actions, by id (an event kHostAction carries it).
+  std::map<std::uint64_t, std::function<void(testing::SimControl&)>> host_actions_;
+  std::uint64_t next_host_action_ = 0;
+  bool stopped_ = false;  // the host called stop()
 };
 
 }  // namespace nodenomad::sim

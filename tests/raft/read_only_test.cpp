@@ -148,6 +148,25 @@ TEST_CASE("raft lease read: served without a round while the lease holds",
   CHECK(served_at_once(cluster, node(1), "leased"));
 }
 
+TEST_CASE("raft lease read: a read that refuses the lease waits for a heartbeat round",
+          "[raft][read][lease]") {
+  Cluster cluster = make_cluster(nodes(1, 3), {}, lease_config());
+  cluster.elect(node(1));
+  REQUIRE(cluster.engine(node(1)).read_index("warm").is_ok());
+  cluster.stabilize();
+  REQUIRE(served_at_once(cluster, node(1), "leased"));  // the lease holds
+  // The same leader, the same lease, but the caller asked for ReadIndex.
+  REQUIRE(cluster.engine(node(1)).read_index("strict", /*allow_lease=*/false).is_ok());
+  REQUIRE(cluster.engine(node(1)).has_ready());
+  Ready rd = cluster.engine(node(1)).ready();
+  CHECK(std::none_of(rd.read_states.begin(), rd.read_states.end(),
+                     [](const ReadState& r) { return r.context == "strict"; }));
+  CHECK(std::any_of(rd.messages.begin(), rd.messages.end(), is_heartbeat));
+  cluster.complete_ready(node(1), rd);
+  cluster.stabilize();
+  CHECK(has_read(cluster, node(1), "strict"));
+}
+
 TEST_CASE("raft lease read: the lease ends election_timeout - lease_drift ticks after the "
           "acknowledged heartbeat was sent, before any other node may be elected",
           "[raft][read][lease]") {

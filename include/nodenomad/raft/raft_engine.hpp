@@ -129,7 +129,9 @@ class RaftEngine {
   // Requests a linearizable read; its ReadState (index, context) arrives in a
   // later Ready. On a follower the request goes to the leader. kNotLeader
   // when no leader is known; kBusy when max_pending_reads are waiting.
-  Status read_index(std::string context);
+  // With allow_lease false, a leader in ReadMode::kLease still confirms this
+  // read with a heartbeat round (a client asked for ReadIndex explicitly).
+  Status read_index(std::string context, bool allow_lease = true);
   // Hands leadership to `to`, a voter: the leader stops accepting proposals,
   // brings `to` up to date, then sends it TimeoutNow. Abandoned after an
   // election timeout.

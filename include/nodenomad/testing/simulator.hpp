@@ -36,8 +36,14 @@
 // run on several threads at once, each with its own options. The library's
 // log sink and level are process-wide; set_log_level(LogLevel::kError)
 // keeps routine elections and torn-tail repairs quiet.
+//
+// Scenarios: a host that wants to act at a chosen moment (crash the leader
+// 30 ms after it was elected, restart it later, end the run once a new
+// leader is known) sets SimOptions::on_start / on_step and drives the run
+// through SimControl below; docs/simulation.md shows an example.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,8 +54,14 @@
 
 #include "nodenomad/raft/raft_config.hpp"
 #include "nodenomad/rng.hpp"
+#include "nodenomad/status.hpp"
 #include "nodenomad/testing/linearizability.hpp"
 #include "nodenomad/testing/sim_workload.hpp"
+#include "nodenomad/types.hpp"
+
+namespace nodenomad {
+class RaftEngine;  // nodenomad/raft/raft_engine.hpp
+}  // namespace nodenomad
 
 namespace nodenomad::testing {
 
@@ -125,6 +137,62 @@ enum class SimRuntimeBug : std::uint8_t {
   kLocalReads = 2,
 };
 
+// The host's handle on a running simulation, passed to SimOptions::on_start
+// and on_step and to the actions given to schedule(). Only valid during
+// those calls (it is the simulator itself); never keep it.
+//
+// Nodes are numbered 0 .. node_count() - 1 and named n1 .. nN. Everything a
+// host does through this handle happens at the current simulated time, is
+// recorded in the trace (and its hash) and is as deterministic as the rest
+// of the run: a host that draws its choices from its own Rng, seeded from
+// SimOptions::seed, replays with the run.
+//
+// Thread safety: none; called on the simulation's thread only.
+class SimControl {
+ public:
+  // Simulated microseconds since the start of the run.
+  virtual std::uint64_t now_us() const = 0;
+  virtual std::uint32_t node_count() const = 0;
+  // Precondition (all node arguments below): node < node_count().
+  virtual const NodeId& node_id(std::uint32_t node) const = 0;
+  // The node whose id is `id`, if any.
+  virtual std::optional<std::uint32_t> node_index(const NodeId& id) const = 0;
+  // A read-only view of the node's engine (role, term, leader, log): nullptr
+  // while the node is down. Valid until the host's call returns.
+  virtual const RaftEngine* engine(std::uint32_t node) const = 0;
+
+  // Power loss now: the node's memory is gone and its disk keeps what was
+  // synced (unsynced tails are dropped whole, never torn). Messages it sent
+  // before still arrive; messages to it are lost. No-op while it is down.
+  // The node stays down until restart(), or until the healing at the end of
+  // the faulty phase restarts every node.
+  virtual void crash(std::uint32_t node) = 0;
+  // Reopens a crashed node from its disk now. No-op while it is up.
+  virtual void restart(std::uint32_t node) = 0;
+  // The node starts an election now (RaftEngine::campaign: pre-vote first
+  // when configured). kUnavailable while it is down; kInvalidArgument when
+  // it is not a voter.
+  virtual Status campaign(std::uint32_t node) = 0;
+
+  // Runs `action` at simulated time `at_us` (>= now_us()), after the events
+  // already scheduled for that instant. At most kMaxHostActions wait at once
+  // (a programmer error beyond it: NN_ASSERT). Actions still waiting when
+  // the run ends never run.
+  static constexpr std::size_t kMaxHostActions = 1u << 16;
+  virtual void schedule(std::uint64_t at_us, std::function<void(SimControl&)> action) = 0;
+  // Ends the run after the current event: no healing and no settling
+  // follow. The Raft invariants were checked after every event up to here
+  // and a violation still fails the run; the history recorded so far is
+  // still checked for linearizability (operations left open count as
+  // unknown). Convergence, the replicas' equality and the workload's
+  // check_final are skipped: they describe a healed, finished run.
+  // SimResult::stopped tells the host it happened.
+  virtual void stop() = 0;
+
+ protected:
+  virtual ~SimControl() = default;
+};
+
 struct SimOptions {
   std::uint64_t seed = 1;
   // 1 to 7 (anything else is a programmer error: NN_ASSERT); 3 and 5 are
@@ -167,6 +235,14 @@ struct SimOptions {
   std::size_t trace_tail_events = 50;
   // Called with every event as one line, as it happens (debugging a seed).
   std::function<void(std::string_view line)> on_event;
+
+  // --- the host's hook (SimControl above); unset, a run is unchanged ---
+  // Once, at simulated time 0, after the nodes were built and before the
+  // first event (e.g. to schedule() the scenario's actions).
+  std::function<void(SimControl&)> on_start;
+  // After every event of the run (faulty phase and settling), once the
+  // invariants were checked: to watch the cluster and react to it.
+  std::function<void(SimControl&)> on_step;
 };
 
 struct SimStats {
@@ -202,6 +278,9 @@ struct SimResult {
   std::string failure;  // empty when passed
   // The history's verdict; kOk also when the check was switched off.
   Verdict verdict = Verdict::kOk;
+  // The host ended the run early (SimControl::stop()): the end-of-run
+  // checks other than the history's were skipped.
+  bool stopped = false;
   std::uint64_t trace_hash = 0;
   std::vector<std::string> trace_tail;  // the last events, oldest first
   std::string fault_summary;            // SimFaultProfile::describe()
