@@ -48,11 +48,19 @@ struct TermTag {};
 struct LogIndexTag {};
 struct ShardIdTag {};
 struct EpochTag {};
+struct GroupIdTag {};
 
 using Term = Counter<TermTag>;          // Raft term; 0 = no term yet
 using LogIndex = Counter<LogIndexTag>;  // Raft log index; 0 = before the first entry
 using ShardId = Counter<ShardIdTag>;    // shard number in [0, shard_count)
 using Epoch = Counter<EpochTag>;        // ShardMap version of one shard's placement
+// A Raft group on a node: group 0 is the metadata group, shard s is group s + 1.
+using GroupId = Counter<GroupIdTag>;
+
+inline constexpr GroupId kMetadataGroup{0};
+constexpr GroupId group_of_shard(ShardId shard) { return GroupId(shard.value() + 1); }
+// Precondition: group != kMetadataGroup.
+constexpr ShardId shard_of_group(GroupId group) { return ShardId(group.value() - 1); }
 
 class NodeId {
  public:

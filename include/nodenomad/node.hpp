@@ -1,0 +1,155 @@
+// Node: one machine of a NodeNomad cluster, embeddable. It hosts the
+// metadata Raft group (membership and the ShardMap) when it is one of its
+// replicas, a Raft group per shard replica it holds (multi-raft), one
+// replicated StorageEngine per shard, and routing: any node accepts any
+// request and forwards it to the shard's leader over the Transport.
+//
+//   InMemoryNetwork network;                 // or AsioTransport for TCP
+//   auto transport = network.connect(NodeId("node-1"));
+//   NodeOptions options;
+//   options.id = NodeId("node-1");
+//   options.initial_members = {{NodeId("node-1"), ""}, {NodeId("node-2"), ""}, ...};
+//   options.data_dir = "/var/lib/nodenomad";
+//   options.transport = transport.get();
+//   auto node = Node::open(options);         // bootstraps, or restarts from data_dir
+//   KvReply reply = (*node)->put("k", "v").get();
+//
+// Runtime (DESIGN.md section 5): every group, the routing and the client
+// requests run on one EventLoop (its own thread unless the host gives one);
+// one disk thread fsyncs the Raft logs of all groups in batches; ticks come
+// from the loop's steady timer. Application threads talk to the node only
+// through the ClientApi (callbacks) or the future-returning overloads.
+//
+// Starting: with an empty data_dir and initial_members (CLUSTER_NODES), the
+// node bootstraps its part of a new cluster: every founder computes the same
+// initial ShardMap from the same member list (ConsistentHashRing placement),
+// so no coordination is needed. With existing data it restarts from it (the
+// member list is then ignored: the cluster's own record wins). With `join`
+// set and no data, it waits to be added by a member (add_node, POST
+// /v1/cluster/nodes) and learns the cluster from the metadata group.
+//
+// Errors: open() answers kInvalidArgument naming the option, kIOError or
+// kCorruption for an unreadable data_dir. A failed fsync stops the node for
+// good: failure() says why, and every request answers kFailed.
+//
+// Thread safety: every public method may be called from any thread, except
+// stop() and the destructor, which must not run on the node's own loop.
+// Lifetime: the Transport, EventLoop, FileSystem and Clock given must
+// outlive the node.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nodenomad/client_api.hpp"
+#include "nodenomad/clock.hpp"
+#include "nodenomad/event_loop.hpp"
+#include "nodenomad/file_system.hpp"
+#include "nodenomad/raft/raft_config.hpp"
+#include "nodenomad/raft/ready.hpp"
+#include "nodenomad/transport.hpp"
+
+namespace nodenomad {
+
+struct NodeMember {
+  NodeId id;
+  std::string address;  // "host:port" for AsioTransport; anything for others
+};
+
+struct NodeOptions {
+  NodeId id;
+  std::string cluster_id = "nodenomad";
+  // The founding members, this node included (CLUSTER_NODES).
+  std::vector<NodeMember> initial_members;
+  // Wait to be added to an existing cluster instead of founding one.
+  bool join = false;
+  // This node's own address as peers should reach it (announced on join).
+  std::string advertise_address;
+
+  std::string data_dir;   // shard state and metadata snapshots
+  std::string wal_dir;    // Raft logs; empty: data_dir
+
+  std::uint32_t shard_count = 64;         // fixed at cluster creation
+  std::uint32_t replication_factor = 3;   // per shard
+  std::uint32_t metadata_replicas = 5;    // voters of the metadata group
+
+  std::uint32_t tick_ms = 50;
+  // Timeouts in ticks; the id is set per group. read_mode kLease lets
+  // ReadConsistency::kLease reads skip the heartbeat round.
+  RaftConfig raft = default_raft_config();
+  std::uint64_t request_timeout_ms = 5'000;
+  // TTL: how often shard leaders look for expired keys, and the most keys
+  // one expiry proposal removes.
+  std::uint32_t ttl_scan_interval_ms = 1'000;
+  std::uint32_t max_expire_batch_keys = 1'000;
+  // Raft log compaction: a snapshot every this many applied entries.
+  std::uint64_t compact_every_entries = 10'000;
+  // Limits on what a client may store (also enforced by the HTTP layer).
+  std::uint32_t max_key_bytes = 1024;
+  std::uint32_t max_value_bytes = 1u << 20;
+  // Requests in flight on this node (local and forwarded); beyond it,
+  // kUnavailable.
+  std::uint32_t max_inflight_requests = 100'000;
+
+  Transport* transport = nullptr;   // required
+  EventLoop* loop = nullptr;        // nullptr: the node runs its own thread
+  FileSystem* file_system = nullptr;  // nullptr: the POSIX file system
+  Clock* clock = nullptr;           // nullptr: the system clock
+  std::uint64_t seed = 0;           // election jitter; 0: from the node id
+
+  static RaftConfig default_raft_config();
+};
+
+// What the node hosts right now (tests, status pages).
+struct NodeGroupStatus {
+  GroupId group;
+  RaftRole role = RaftRole::kFollower;
+  NodeId leader;
+  Term term;
+  LogIndex commit;
+  LogIndex applied;
+};
+
+class Node final : public ClientApi {
+ public:
+  static Result<std::unique_ptr<Node>> open(NodeOptions options);
+  ~Node() override;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Graceful stop: no new requests; those in flight are answered
+  // (kUnavailable if not yet proposed, kTimeout if the outcome is open);
+  // the disk thread finishes its batch; the transport is left to its owner.
+  void stop();
+
+  // --- ClientApi (callbacks run on the node's loop) ---
+  void put(std::string key, std::string value, PutOptions options, KvCallback done) override;
+  void get(std::string key, GetOptions options, KvCallback done) override;
+  void remove(std::string key, RemoveOptions options, KvCallback done) override;
+  void cluster_info(std::function<void(Result<ClusterInfo>)> done) override;
+  void add_node(NodeId id, std::string address, std::function<void(Status)> done) override;
+  const NodeId& node_id() const override;
+  bool is_ready() const override;
+  std::string metrics_text() const override;
+
+  // --- the same, as futures ---
+  std::future<KvReply> put(std::string key, std::string value, PutOptions options = {});
+  std::future<KvReply> get(std::string key, GetOptions options = {});
+  std::future<KvReply> remove(std::string key, RemoveOptions options = {});
+
+  // Non-OK once a disk error stopped the node.
+  Status failure() const;
+  // The groups hosted here (answered from the loop; blocks the caller).
+  std::vector<NodeGroupStatus> group_status() const;
+
+  class Impl;
+
+ private:
+  explicit Node(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace nodenomad

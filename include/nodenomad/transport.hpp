@@ -1,0 +1,99 @@
+// Transport: how a Node's messages reach other nodes. Hosts may bring their
+// own (examples/custom_transport.cpp); the library ships AsioTransport (TCP,
+// nodenomad/net/asio_transport.hpp) and InMemoryTransport (one process,
+// nodenomad/in_memory_transport.hpp).
+//
+// Contract:
+//   - Delivery is best effort: an envelope may be dropped, delayed,
+//     duplicated or reordered. Raft and the node's request layer tolerate
+//     all of it; a transport never needs to retry.
+//   - send() never blocks and never fails loudly: a full queue or an
+//     unknown peer drops the envelope (and may count it).
+//   - Envelopes sent back to back to one peer may be coalesced into one
+//     frame; they arrive as separate envelopes.
+//   - The handler's on_envelope() runs on a transport thread and must not
+//     block; a Node queues the envelope onto its event loop and returns.
+//
+// Thread safety: send(), set_peer() and remove_peer() may be called from any
+// thread, concurrently. start() and stop() are called once each, by the
+// owner. After stop() returns, no handler callback runs any more.
+//
+// Ownership: the handler is not owned; it must outlive the transport's
+// started period (start() until stop() returned).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "nodenomad/raft/message.hpp"
+#include "nodenomad/status.hpp"
+#include "nodenomad/types.hpp"
+
+namespace nodenomad {
+
+enum class EnvelopeKind : std::uint8_t {
+  kRaft = 1,      // `message` for the Raft group `group`
+  kRequest = 2,   // `payload`: a node-to-node request (a forwarded client call)
+  kResponse = 3,  // `payload`: the answer to the kRequest with `request_id`
+};
+
+struct Envelope {
+  NodeId from;
+  NodeId to;
+  GroupId group;  // kRaft: the Raft group; otherwise the shard group asked about (or 0)
+  EnvelopeKind kind = EnvelopeKind::kRaft;
+  Message message;               // kRaft only
+  std::uint64_t request_id = 0;  // kRequest, kResponse: pairs a response with its request
+  std::string payload;           // kRequest, kResponse: opaque to transports
+
+  bool operator==(const Envelope&) const = default;
+};
+
+// Receives what a transport delivers.
+class TransportHandler {
+ public:
+  virtual ~TransportHandler() = default;
+  // One envelope from a peer. Runs on a transport thread; must not block.
+  virtual void on_envelope(Envelope envelope) = 0;
+  // The connection to `peer` was lost or could not be made (Raft then probes
+  // it gently instead of streaming). Optional.
+  virtual void on_peer_unreachable(const NodeId& /*peer*/) {}
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Starts delivering to `handler` (listening, connecting). kIOError names
+  // the address for a port that cannot be bound.
+  virtual Status start(TransportHandler& handler) = 0;
+  // Stops sending and delivering; pending envelopes are dropped. Idempotent.
+  virtual void stop() = 0;
+  // Queues `envelope` for envelope.to; best effort (see the contract above).
+  virtual void send(Envelope envelope) = 0;
+  // Adds a peer or changes its address ("host:port" for TCP; whatever the
+  // transport understands otherwise).
+  virtual void set_peer(const NodeId& peer, std::string address) = 0;
+  virtual void remove_peer(const NodeId& peer) = 0;
+};
+
+// The binary encoding of an Envelope, for transports that carry bytes.
+//
+// Layout (integers are unsigned LEB128 varints unless marked u8; a string is
+// a varint length followed by its bytes):
+//
+//   u8 version (= 1) | u8 kind | from | to | group
+//   kind == kRaft:               the message (nodenomad/raft/message_codec.hpp),
+//                                to the end of the bytes
+//   kind == kRequest/kResponse:  request_id | payload
+//
+// decode_envelope() reads untrusted bytes: every length is checked against
+// what remains before anything is allocated; anything malformed, or bytes
+// left over, answer kCorruption naming the field.
+inline constexpr std::uint8_t kEnvelopeFormatVersion = 1;
+
+void encode_envelope_to(const Envelope& envelope, std::string& out);
+std::string encode_envelope(const Envelope& envelope);
+Result<Envelope> decode_envelope(std::string_view bytes);
+
+}  // namespace nodenomad

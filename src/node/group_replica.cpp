@@ -1,0 +1,262 @@
+// GroupReplica: the Ready cycle with the disk thread's group commit.
+#include "node/group_replica.hpp"
+
+#include <fmt/format.h>
+
+#include "nodenomad/logging.hpp"
+
+namespace nodenomad::node {
+
+GroupReplica::GroupReplica(GroupId group, ReplicaParts parts, ReplicaLimits limits,
+                           ReplicaHost& host)
+    : group_(group), parts_(std::move(parts)), limits_(limits), host_(host) {}
+
+GroupReplica::~GroupReplica() {
+  // The engine refers to the store and the state machine: it goes first.
+  engine_.reset();
+}
+
+Result<std::unique_ptr<GroupReplica>> GroupReplica::open(GroupId group, const RaftConfig& config,
+                                                         ReplicaParts parts, ReplicaLimits limits,
+                                                         Rng rng, ReplicaHost& host) {
+  std::unique_ptr<GroupReplica> replica(new GroupReplica(group, std::move(parts), limits, host));
+  NN_ASSIGN_OR_RETURN(replica->engine_,
+                      RaftEngine::open(config, *replica->parts_.log_store,
+                                       replica->parts_.state_machine.get(), rng));
+  replica->last_compaction_ = replica->parts_.log_store->snapshot_meta().index;
+  return replica;
+}
+
+void GroupReplica::fail(const Status& why) {
+  if (!failure_.is_ok()) return;
+  failure_ = why;
+  nodenomad::log(LogLevel::kError, "node",
+                 fmt::format("group {}: stopping: {}", group_.value(), why.to_string()));
+  // Nothing here is answered "not applied": whatever was proposed may have
+  // been applied elsewhere; the callers' deadlines answer "unknown".
+  host_.on_replica_failed(group_, why);
+}
+
+void GroupReplica::tick() {
+  if (failed()) return;
+  ++ticks_;
+  engine_->tick();
+  if (ticks_ % 16 == 0) give_up_stale();
+  pump();
+}
+
+void GroupReplica::step(const Message& message) {
+  if (failed()) return;
+  // A malformed message is dropped (step() says why); a peer cannot stop us.
+  (void)engine_->step(message);
+  pump();
+}
+
+void GroupReplica::propose(std::string command, ProposalDone done) {
+  if (failed()) {
+    done(Status::unavailable(fmt::format("group {} is failed", group_.value())));
+    return;
+  }
+  if (proposals_.size() >= limits_.max_pending_proposals) {
+    done(Status::unavailable(fmt::format("group {}: {} proposals are waiting", group_.value(),
+                                         proposals_.size())));
+    return;
+  }
+  Result<ProposeResult> proposed = engine_->propose(std::move(command));
+  if (!proposed.is_ok()) {
+    // NotLeader, Busy: nothing was logged, so nothing can be applied.
+    done(Status::unavailable(std::string(proposed.status().message())));
+    return;
+  }
+  auto [it, inserted] = proposals_.try_emplace(proposed->index);
+  if (!inserted) {
+    // An older proposal at this index was overwritten in this node's log
+    // after a leadership change; its fate is decided elsewhere: unknown.
+    it->second.done(Status::timeout("the proposal's log slot was reused"));
+  }
+  it->second = PendingProposal{proposed->term, ticks_, std::move(done)};
+  pump();
+}
+
+void GroupReplica::read(bool allow_lease, ReadDone done) {
+  if (failed()) {
+    done(Status::unavailable(fmt::format("group {} is failed", group_.value())));
+    return;
+  }
+  if (reads_.size() >= limits_.max_pending_reads) {
+    done(Status::unavailable(fmt::format("group {}: {} reads are waiting", group_.value(),
+                                         reads_.size())));
+    return;
+  }
+  const std::uint64_t id = next_read_id_++;
+  const Status asked = engine_->read_index(std::to_string(id), allow_lease);
+  if (!asked.is_ok()) {
+    done(Status::unavailable(std::string(asked.message())));
+    return;
+  }
+  reads_.emplace(id, PendingRead{LogIndex(0), ticks_, std::move(done)});
+  pump();
+}
+
+Result<ProposeResult> GroupReplica::propose_conf_change(const ConfChange& change) {
+  if (failed()) return Status::unavailable("the group is failed");
+  Result<ProposeResult> r = engine_->propose_conf_change(change);
+  pump();
+  return r;
+}
+
+Status GroupReplica::transfer_leadership(const NodeId& to) {
+  if (failed()) return Status::unavailable("the group is failed");
+  Status s = engine_->transfer_leadership(to);
+  pump();
+  return s;
+}
+
+void GroupReplica::report_unreachable(const NodeId& peer) {
+  if (failed()) return;
+  engine_->report_unreachable(peer);
+  pump();
+}
+
+Status GroupReplica::campaign() {
+  if (failed()) return Status::unavailable("the group is failed");
+  Status s = engine_->campaign();
+  pump();
+  return s;
+}
+
+// Takes Readys until one waits for the disk or none is left.
+void GroupReplica::pump() {
+  while (!failed() && !in_flight_ && engine_->has_ready()) {
+    Ready rd = engine_->ready();
+    if (rd.soft_state) host_.on_soft_state(group_, *rd.soft_state);
+    for (Message& m : rd.messages) host_.send_raft(group_, std::move(m));
+    rd.messages.clear();
+    persist(rd);
+    if (failed()) return;
+    if (rd.must_sync()) {
+      in_flight_ = std::move(rd);
+      host_.request_sync(*this);
+      return;
+    }
+    complete(rd);
+  }
+}
+
+void GroupReplica::persist(const Ready& rd) {
+  Status s;
+  if (rd.snapshot) s = parts_.log_store->install_snapshot(*rd.snapshot);
+  if (s.is_ok() && !rd.entries.empty()) s = parts_.log_store->append(rd.entries);
+  if (s.is_ok() && rd.hard_state) s = parts_.log_store->set_hard_state(*rd.hard_state);
+  if (!s.is_ok()) fail(s.with_context("writing the Raft log"));
+}
+
+void GroupReplica::on_synced(Result<LogIndex> durable) {
+  if (failed() || !in_flight_) return;
+  ++syncs_;
+  if (!durable.is_ok()) {
+    fail(durable.status().with_context("fsync of the Raft log"));
+    return;
+  }
+  Ready rd = std::move(*in_flight_);
+  in_flight_.reset();
+  complete(rd);
+  pump();
+}
+
+void GroupReplica::complete(Ready& rd) {
+  for (Message& m : rd.messages_after_persist) host_.send_raft(group_, std::move(m));
+  apply_committed(rd);
+  if (failed()) return;
+  for (const ReadState& rs : rd.read_states) {
+    auto it = reads_.find(std::strtoull(rs.context.c_str(), nullptr, 10));
+    if (it != reads_.end()) it->second.index = rs.index;
+  }
+  engine_->advance(rd);
+  if (rd.snapshot) last_compaction_ = std::max(last_compaction_, rd.snapshot->index);
+  forget_skipped_proposals();
+  serve_reads();
+  if (!rd.committed_entries.empty() || rd.snapshot) host_.on_applied(group_);
+  maybe_compact();
+}
+
+void GroupReplica::apply_committed(const Ready& rd) {
+  for (const Entry& e : rd.committed_entries) {
+    if (e.type != EntryType::kNormal) continue;
+    Result<std::string> response = parts_.state_machine->apply(e.index, e.data);
+    if (!response.is_ok()) {
+      fail(response.status().with_context("applying a committed entry"));
+      return;
+    }
+    auto it = proposals_.find(e.index);
+    if (it == proposals_.end()) continue;
+    PendingProposal pending = std::move(it->second);
+    proposals_.erase(it);
+    if (pending.term == e.term) {
+      pending.done(std::move(*response));
+    } else {
+      // Another leader's entry holds this index: ours can never commit.
+      pending.done(Status::unavailable("the proposal was lost in a leader change; not applied"));
+    }
+  }
+}
+
+void GroupReplica::serve_reads() {
+  const LogIndex applied = parts_.state_machine->last_applied_index();
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.index == LogIndex(0) || it->second.index > applied) {
+      ++it;
+      continue;
+    }
+    ReadDone done = std::move(it->second.done);
+    it = reads_.erase(it);
+    done(Status::ok());
+  }
+}
+
+// Proposals at or below the applied index that were not answered were
+// skipped by a snapshot: their fate is unknown here.
+void GroupReplica::forget_skipped_proposals() {
+  const LogIndex applied = parts_.state_machine->last_applied_index();
+  while (!proposals_.empty() && proposals_.begin()->first <= applied) {
+    proposals_.begin()->second.done(Status::timeout("a snapshot skipped the proposal's entry"));
+    proposals_.erase(proposals_.begin());
+  }
+}
+
+void GroupReplica::give_up_stale() {
+  const std::uint64_t limit = limits_.give_up_ticks;
+  for (auto it = proposals_.begin(); it != proposals_.end();) {
+    if (ticks_ - it->second.since_tick < limit) {
+      ++it;
+      continue;
+    }
+    it->second.done(Status::timeout("no commit decision for the proposal"));
+    it = proposals_.erase(it);
+  }
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (ticks_ - it->second.since_tick < limit) {
+      ++it;
+      continue;
+    }
+    it->second.done(Status::unavailable("no leader confirmed the read"));
+    it = reads_.erase(it);
+  }
+}
+
+void GroupReplica::maybe_compact() {
+  if (!parts_.persist_state) return;
+  const LogIndex applied = parts_.state_machine->last_applied_index();
+  if (applied - last_compaction_ < limits_.compact_every_entries) return;
+  const Status saved = parts_.persist_state();
+  if (!saved.is_ok()) {
+    fail(saved.with_context("snapshotting the state machine"));
+    return;
+  }
+  last_compaction_ = applied;
+  if (applied.value() <= limits_.compact_keep_entries) return;
+  // kInvalidArgument (past the durable log) only means "not yet".
+  (void)engine_->compact(applied - limits_.compact_keep_entries);
+}
+
+}  // namespace nodenomad::node

@@ -1,0 +1,142 @@
+// GroupReplica: one Raft group as hosted by a node — its RaftEngine, its
+// LogStore and its state machine — and the Ready cycle of raft_engine.hpp:
+//
+//   1. ready.messages leave at once (the leader's parallel write);
+//   2. snapshot, entries and hard state go to the LogStore on the loop
+//      thread (page cache), and the fsync is handed to the node's disk
+//      thread, which syncs every group that asked in one batch (group
+//      commit across groups); meanwhile the replica goes on ticking and
+//      stepping;
+//   3. once synced: messages_after_persist leave, committed entries are
+//      applied (answering the proposals made here), read states are served
+//      once applied, then advance().
+//
+// A failed write or fsync fail-stops the replica (and the node stops): a
+// failed fsync is never retried.
+//
+// Thread safety: none; everything runs on the node's event loop, except
+// log_store().sync(), which the disk thread calls while a sync is asked.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "nodenomad/log_store.hpp"
+#include "nodenomad/raft/raft_engine.hpp"
+#include "nodenomad/state_machine.hpp"
+
+namespace nodenomad::node {
+
+class GroupReplica;
+
+// What a replica needs from the node around it.
+class ReplicaHost {
+ public:
+  virtual ~ReplicaHost() = default;
+  virtual void send_raft(GroupId group, Message message) = 0;
+  // Sync replica.log_store() on the disk thread, then call on_synced().
+  virtual void request_sync(GroupReplica& replica) = 0;
+  virtual void on_replica_failed(GroupId group, const Status& why) = 0;
+  virtual void on_soft_state(GroupId group, const SoftState& soft) = 0;
+  // Entries were applied (the metadata group's routing may have changed).
+  virtual void on_applied(GroupId group) = 0;
+};
+
+struct ReplicaParts {
+  std::unique_ptr<LogStore> log_store;
+  // The state machine and who owns it (a StorageEngine, the metadata one).
+  std::shared_ptr<StateMachine> state_machine;
+  // Makes the state machine's state through last_applied_index() durable on
+  // its own, so the log before it may be compacted; empty: never compact.
+  std::function<Status()> persist_state;
+};
+
+struct ReplicaLimits {
+  std::size_t max_pending_proposals = 4096;
+  std::size_t max_pending_reads = 4096;
+  // Compact after this many applied entries, keeping `keep` behind.
+  std::uint64_t compact_every_entries = 10'000;
+  std::uint64_t compact_keep_entries = 1'000;
+  // A proposal or read with no answer after this many ticks is given up
+  // (its caller has long timed out; this only bounds memory).
+  std::uint64_t give_up_ticks = 600;
+};
+
+// Answers of a proposal: the state machine's response bytes; kUnavailable
+// when it was refused or lost (never applied); kTimeout when given up.
+using ProposalDone = std::function<void(Result<std::string>)>;
+// Answers of a read: OK once the state machine may serve it; kUnavailable
+// when no leader could confirm it.
+using ReadDone = std::function<void(Status)>;
+
+class GroupReplica {
+ public:
+  static Result<std::unique_ptr<GroupReplica>> open(GroupId group, const RaftConfig& config,
+                                                    ReplicaParts parts, ReplicaLimits limits,
+                                                    Rng rng, ReplicaHost& host);
+  ~GroupReplica();
+  GroupReplica(const GroupReplica&) = delete;
+  GroupReplica& operator=(const GroupReplica&) = delete;
+
+  void tick();
+  void step(const Message& message);
+  void propose(std::string command, ProposalDone done);
+  // allow_lease: the leader may answer from its lease (when configured).
+  void read(bool allow_lease, ReadDone done);
+  void on_synced(Result<LogIndex> durable);
+  Result<ProposeResult> propose_conf_change(const ConfChange& change);
+  Status transfer_leadership(const NodeId& to);
+  void report_unreachable(const NodeId& peer);
+  Status campaign();
+
+  GroupId group() const { return group_; }
+  bool failed() const { return !failure_.is_ok(); }
+  LogStore& log_store() { return *parts_.log_store; }
+  const RaftEngine& engine() const { return *engine_; }
+  StateMachine& state_machine() { return *parts_.state_machine; }
+  bool is_leader() const { return engine_->role() == RaftRole::kLeader; }
+  std::uint64_t syncs() const { return syncs_; }
+
+ private:
+  struct PendingProposal {
+    Term term;
+    std::uint64_t since_tick = 0;
+    ProposalDone done;
+  };
+  struct PendingRead {
+    LogIndex index;  // 0 until the ReadState arrived
+    std::uint64_t since_tick = 0;
+    ReadDone done;
+  };
+
+  GroupReplica(GroupId group, ReplicaParts parts, ReplicaLimits limits, ReplicaHost& host);
+  void pump();
+  void persist(const Ready& rd);
+  void complete(Ready& rd);
+  void apply_committed(const Ready& rd);
+  void serve_reads();
+  void give_up_stale();
+  void forget_skipped_proposals();
+  void maybe_compact();
+  void fail(const Status& why);
+
+  GroupId group_;
+  ReplicaParts parts_;
+  ReplicaLimits limits_;
+  ReplicaHost& host_;
+  std::unique_ptr<RaftEngine> engine_;
+  std::optional<Ready> in_flight_;
+  std::map<LogIndex, PendingProposal> proposals_;
+  std::map<std::uint64_t, PendingRead> reads_;  // by read id (the context)
+  std::uint64_t next_read_id_ = 1;
+  std::uint64_t ticks_ = 0;
+  LogIndex last_compaction_;
+  std::uint64_t syncs_ = 0;
+  Status failure_;
+};
+
+}  // namespace nodenomad::node

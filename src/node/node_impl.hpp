@@ -1,0 +1,174 @@
+// Node::Impl: the composed machine. Everything here runs on the node's
+// event loop (loop_), except what is marked otherwise; the public Node posts
+// onto it. Split by concern:
+//   node.cpp           opening (bootstrap, restart, join), stop, the Raft
+//                      plumbing between groups, transport and disk thread
+//   node_requests.cpp  client calls: routing, forwarding, retries, deadlines
+//   node_cluster.cpp   cluster info, membership, TTL expiry, metrics
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "node/disk_syncer.hpp"
+#include "node/group_replica.hpp"
+#include "node/node_rpc.hpp"
+#include "nodenomad/node.hpp"
+#include "nodenomad/rng.hpp"
+#include "nodenomad/sharding/cluster_metadata.hpp"
+#include "nodenomad/storage/storage_engine.hpp"
+
+namespace nodenomad {
+
+class Node::Impl final : public node::ReplicaHost,
+                         public TransportHandler,
+                         public std::enable_shared_from_this<Node::Impl> {
+ public:
+  explicit Impl(NodeOptions options);
+  ~Impl() override;
+
+  // --- opening (node.cpp), on the caller's thread before the loop runs ---
+  Status open();
+  void start();
+  void stop();
+
+  // Runs `fn` on the loop if the node is still alive then.
+  void post(std::function<void(Impl&)> fn);
+  void post_after(std::uint64_t delay_ms, std::function<void(Impl&)> fn);
+
+  // --- ReplicaHost ---
+  void send_raft(GroupId group, Message message) override;
+  void request_sync(node::GroupReplica& replica) override;
+  void on_replica_failed(GroupId group, const Status& why) override;
+  void on_soft_state(GroupId group, const SoftState& soft) override;
+  void on_applied(GroupId group) override;
+
+  // --- TransportHandler (transport threads) ---
+  void on_envelope(Envelope envelope) override;
+  void on_peer_unreachable(const NodeId& peer) override;
+
+  // --- client calls (node_requests.cpp), on the loop ---
+  void start_request(node::RpcRequest request, KvCallback done);
+  void serve_forwarded(const Envelope& envelope);
+  void on_response(const Envelope& envelope);
+
+  // --- cluster (node_cluster.cpp), on the loop ---
+  void call_admin(const NodeId& to, node::RpcRequest rpc,
+                  std::function<void(Result<node::RpcResponse>)> done);
+  bool on_admin_response(const Envelope& envelope);
+  void serve_admin(const node::RpcRequest& rpc, std::function<void(node::RpcResponse)> answer);
+  std::vector<node::ReplicaStats> local_replica_stats() const;
+  void add_node_attempt(NodeId id, std::string address, int tries, NodeId hint,
+                        std::function<void(Status)> done);
+  void add_member_here(NodeId id, std::string address, std::function<void(Status, NodeId)> done);
+  void add_metadata_learner(NodeId id, int tries, std::function<void(Status)> done);
+  ClusterInfo assemble_cluster_info(const ClusterMetadata& view,
+                                    const std::map<NodeId, std::vector<node::ReplicaStats>>& stats);
+  std::vector<NodeGroupStatus> group_status_here() const;
+  void cluster_info(std::function<void(Result<ClusterInfo>)> done);
+  void add_node(NodeId id, std::string address, std::function<void(Status)> done);
+  void expire_ttl();
+  std::string metrics_text() const;  // any thread
+  std::vector<NodeGroupStatus> group_status() const;
+
+  const NodeOptions& options() const { return options_; }
+  bool ready() const { return ready_.load(); }
+  Status failure() const;
+
+ private:
+  struct Request {
+    node::RpcRequest rpc;
+    KvCallback done;
+    ShardId shard;
+    std::uint64_t deadline_ms = 0;  // on the loop's steady clock
+    std::uint32_t attempt = 0;
+    // A write that may have reached a log: a deadline then means "unknown".
+    bool maybe_applied = false;
+    // The attempt's forwarded request id; 0 while none is in flight.
+    std::uint64_t in_flight_id = 0;
+    NodeId in_flight_to;
+  };
+  struct Inbound {  // a forwarded request being served here
+    NodeId from;
+    std::uint64_t request_id = 0;
+  };
+
+  // node.cpp
+  Status open_existing();
+  Status bootstrap();
+  Status open_metadata_group(bool fresh_bootstrap);
+  Status open_shard_group(ShardId shard, const std::vector<NodeId>* bootstrap_voters);
+  Status write_marker();
+  std::string group_log_dir(GroupId group) const;
+  std::string shard_data_dir(ShardId shard) const;
+  RaftConfig raft_config_for(GroupId group) const;
+  void tick();
+  void log_bootstrap();
+  void refresh_from_metadata();
+  void fail_node(const Status& why);
+  std::uint64_t now_ms() const;
+
+  // node_requests.cpp
+  void route(std::uint64_t id);
+  void attempt_local(std::uint64_t id, node::GroupReplica& replica);
+  void attempt_remote(std::uint64_t id, const NodeId& target);
+  void finish(std::uint64_t id, KvReply reply);
+  void retry_later(std::uint64_t id, const NodeId& hint);
+  void on_deadline(std::uint64_t id);
+  NodeId pick_target(const Request& request) const;
+  void execute_locally(node::GroupReplica& replica, const node::RpcRequest& rpc,
+                       std::function<void(node::RpcResponse)> done);
+  void execute_write(node::GroupReplica& replica, const node::RpcRequest& rpc,
+                     std::function<void(node::RpcResponse)> done);
+  void execute_read(node::GroupReplica& replica, const node::RpcRequest& rpc,
+                    std::function<void(node::RpcResponse)> done);
+  KvReply read_now(ShardId shard, const std::string& key);
+  node::GroupReplica* shard_replica(ShardId shard);
+  Status validate(const node::RpcRequest& rpc) const;
+
+  NodeOptions options_;
+  std::unique_ptr<ThreadEventLoop> own_loop_;
+  EventLoop* loop_ = nullptr;
+  FileSystem* fs_ = nullptr;
+  Clock* clock_ = nullptr;
+  std::unique_ptr<node::DiskSyncer> syncer_;
+  Rng rng_;
+
+  std::map<GroupId, std::unique_ptr<node::GroupReplica>> groups_;
+  std::map<ShardId, std::shared_ptr<StorageEngine>> storage_;
+  std::shared_ptr<MetadataStateMachine> metadata_;
+  // The ShardMap and members as last applied (shared with other threads).
+  mutable std::mutex view_mu_;
+  std::shared_ptr<const ClusterMetadata> view_;
+  std::map<ShardId, NodeId> leader_hints_;
+  std::map<NodeId, std::uint64_t> unreachable_since_ms_;
+  std::map<GroupId, bool> expiring_;  // an expiry proposal is in flight
+
+  std::map<std::uint64_t, Request> requests_;  // by local request id
+  std::map<std::uint64_t, std::uint64_t> forwarded_;  // wire id -> local id
+  std::map<std::uint64_t, std::function<void(Result<node::RpcResponse>)>> admin_calls_;
+  std::uint64_t next_id_ = 1;
+
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex failure_mu_;
+  Status failure_;
+  std::uint64_t ticks_ = 0;
+  bool bootstrap_proposed_ = false;
+
+  // Counters for /metrics (loop thread writes, any thread reads).
+  std::atomic<std::uint64_t> requests_local_{0};
+  std::atomic<std::uint64_t> requests_forwarded_{0};
+  std::atomic<std::uint64_t> requests_served_for_peers_{0};
+  std::atomic<std::uint64_t> retries_{0};
+  std::atomic<std::uint64_t> timeouts_{0};
+  std::atomic<std::uint64_t> keys_expired_{0};
+};
+
+}  // namespace nodenomad

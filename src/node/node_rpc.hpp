@@ -1,0 +1,70 @@
+// The node-to-node request layer: a client call forwarded to the node that
+// leads its shard (or, for membership, the metadata group), carried in an
+// Envelope's payload (kRequest / kResponse).
+//
+// Layout (integers are unsigned LEB128 varints unless marked u8; strings are
+// a varint length and the bytes; `opt` is u8 0/1 then the value):
+//
+//   request:  u8 version (= 1) | u8 op | u8 consistency | u8 hops | key | value
+//             | opt ttl_ms | opt if_version | timeout_ms
+//   response: u8 version (= 1) | u8 status code | message | version
+//             | current_version | u8 deleted | value | opt expires_in_ms
+//             | leader_hint
+//
+// Decoding reads untrusted bytes: every length is bounded by what remains,
+// and anything malformed answers kCorruption.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "nodenomad/client_api.hpp"
+#include "nodenomad/status.hpp"
+
+namespace nodenomad::node {
+
+enum class RpcOp : std::uint8_t {
+  kPut = 1,
+  kGet = 2,
+  kRemove = 3,
+  kAddNode = 4,    // key = node id, value = address; served by the metadata leader
+  kNodeStats = 5,  // this node's replicas: keys, bytes, leadership (NodeStats)
+};
+
+struct RpcRequest {
+  RpcOp op = RpcOp::kGet;
+  ReadConsistency consistency = ReadConsistency::kLinearizable;
+  // How many times the request was forwarded already; bounded so that two
+  // nodes with stale views can never bounce a request forever.
+  std::uint8_t hops = 0;
+  std::string key;
+  std::string value;
+  std::optional<std::uint64_t> ttl_ms;
+  std::optional<std::uint64_t> if_version;
+  std::uint64_t timeout_ms = 0;  // the caller's remaining budget
+  bool operator==(const RpcRequest&) const = default;
+};
+
+struct RpcResponse {
+  KvReply reply;
+  NodeId leader_hint;  // kUnavailable from a non-leader: where to try next
+};
+
+std::string encode_rpc_request(const RpcRequest& request);
+Result<RpcRequest> decode_rpc_request(std::string_view bytes);
+std::string encode_rpc_response(const RpcResponse& response);
+Result<RpcResponse> decode_rpc_response(std::string_view bytes);
+
+// One replica's figures, for GET /v1/cluster.
+struct ReplicaStats {
+  ShardId shard;
+  std::uint64_t keys = 0;
+  std::uint64_t bytes = 0;
+  bool leader = false;
+};
+std::string encode_replica_stats(const std::vector<ReplicaStats>& stats);
+Result<std::vector<ReplicaStats>> decode_replica_stats(std::string_view bytes);
+
+}  // namespace nodenomad::node
