@@ -31,7 +31,8 @@ cmake --install build/release --prefix "$PWD/build/install" >/dev/null
 cmake -S tests/install_consumer -B build/consumer -G Ninja \
   -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null
 cmake --build build/consumer
-./build/consumer/nodenomad_consumer
+rm -rf build/consumer-node-data
+./build/consumer/nodenomad_consumer build/consumer-node-data
 
 stage "build (AddressSanitizer + UndefinedBehaviorSanitizer)"
 bash scripts/build.sh build/asan -DNODENOMAD_SANITIZE=address,undefined \

@@ -38,6 +38,7 @@
 // outlive the node.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -120,9 +121,10 @@ class Node final : public ClientApi {
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
-  // Graceful stop: no new requests; those in flight are answered
-  // (kUnavailable if not yet proposed, kTimeout if the outcome is open);
-  // the disk thread finishes its batch; the transport is left to its owner.
+  // Graceful stop: no new requests (later calls answer kUnavailable); those
+  // in flight are answered (kUnavailable if not applied, kTimeout if the
+  // outcome is open); the disk thread finishes its batch; the transport is
+  // stopped but left to its owner. Idempotent.
   void stop();
 
   // --- ClientApi (callbacks run on the node's loop) ---
@@ -150,6 +152,7 @@ class Node final : public ClientApi {
  private:
   explicit Node(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace nodenomad

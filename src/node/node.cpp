@@ -396,10 +396,13 @@ Result<std::unique_ptr<Node>> Node::open(NodeOptions options) {
 
 Node::Node(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Node::~Node() { stop(); }
+Node::~Node() {
+  stop();
+  impl_.reset();
+}
 
 void Node::stop() {
-  if (!impl_) return;
+  if (!impl_ || stopped_.exchange(true)) return;
   impl_->options().transport->stop();
   if (impl_->options().loop != nullptr && !impl_->options().loop->in_loop()) {
     // A borrowed loop keeps running: stop on it, and wait.
@@ -413,7 +416,6 @@ void Node::stop() {
   } else {
     impl_->stop();
   }
-  impl_.reset();
 }
 
 const NodeId& Node::node_id() const { return impl_->options().id; }

@@ -20,6 +20,34 @@ constexpr int kAddNodeAttempts = 20;
 
 // --- the public client calls ---
 
+namespace {
+
+// Answers "not applied" if the task carrying it is dropped unrun (the node
+// stopped before the loop reached it), so every call is answered once.
+struct AnswerOnce {
+  KvCallback done;
+  explicit AnswerOnce(KvCallback d) : done(std::move(d)) {}
+  AnswerOnce(const AnswerOnce&) = delete;
+  AnswerOnce& operator=(const AnswerOnce&) = delete;
+  ~AnswerOnce() {
+    if (!done) return;
+    KvReply reply;
+    reply.status = Status::unavailable("the node is stopping; not applied");
+    done(std::move(reply));
+  }
+  KvCallback take() { return std::exchange(done, nullptr); }
+};
+
+void submit(Node::Impl& impl, bool stopped, node::RpcRequest rpc, KvCallback done) {
+  auto answer = std::make_shared<AnswerOnce>(std::move(done));
+  if (stopped) return;  // answered by AnswerOnce
+  impl.post([rpc = std::move(rpc), answer](Node::Impl& self) mutable {
+    self.start_request(std::move(rpc), answer->take());
+  });
+}
+
+}  // namespace
+
 void Node::put(std::string key, std::string value, PutOptions options, KvCallback done) {
   node::RpcRequest rpc;
   rpc.op = node::RpcOp::kPut;
@@ -27,9 +55,7 @@ void Node::put(std::string key, std::string value, PutOptions options, KvCallbac
   rpc.value = std::move(value);
   rpc.ttl_ms = options.ttl_ms;
   rpc.if_version = options.if_version;
-  impl_->post([rpc = std::move(rpc), done = std::move(done)](Impl& self) mutable {
-    self.start_request(std::move(rpc), std::move(done));
-  });
+  submit(*impl_, stopped_, std::move(rpc), std::move(done));
 }
 
 void Node::get(std::string key, GetOptions options, KvCallback done) {
@@ -37,9 +63,7 @@ void Node::get(std::string key, GetOptions options, KvCallback done) {
   rpc.op = node::RpcOp::kGet;
   rpc.key = std::move(key);
   rpc.consistency = options.consistency;
-  impl_->post([rpc = std::move(rpc), done = std::move(done)](Impl& self) mutable {
-    self.start_request(std::move(rpc), std::move(done));
-  });
+  submit(*impl_, stopped_, std::move(rpc), std::move(done));
 }
 
 void Node::remove(std::string key, RemoveOptions options, KvCallback done) {
@@ -47,9 +71,7 @@ void Node::remove(std::string key, RemoveOptions options, KvCallback done) {
   rpc.op = node::RpcOp::kRemove;
   rpc.key = std::move(key);
   rpc.if_version = options.if_version;
-  impl_->post([rpc = std::move(rpc), done = std::move(done)](Impl& self) mutable {
-    self.start_request(std::move(rpc), std::move(done));
-  });
+  submit(*impl_, stopped_, std::move(rpc), std::move(done));
 }
 
 namespace {
@@ -82,10 +104,12 @@ std::future<KvReply> Node::remove(std::string key, RemoveOptions options) {
 }
 
 void Node::cluster_info(std::function<void(Result<ClusterInfo>)> done) {
+  if (stopped_) return done(Status::unavailable("the node is stopping"));
   impl_->post([done = std::move(done)](Impl& self) mutable { self.cluster_info(std::move(done)); });
 }
 
 void Node::add_node(NodeId id, std::string address, std::function<void(Status)> done) {
+  if (stopped_) return done(Status::unavailable("the node is stopping; not applied"));
   impl_->post([id = std::move(id), address = std::move(address),
                done = std::move(done)](Impl& self) mutable {
     self.add_node(std::move(id), std::move(address), std::move(done));

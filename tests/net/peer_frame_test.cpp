@@ -1,0 +1,208 @@
+// The peer wire format without sockets: frames, the streaming decoder, the
+// handshake reader, addresses.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "net/peer_frame.hpp"
+#include "nodenomad/rng.hpp"
+#include "support/test_seed.hpp"
+
+namespace nodenomad::net {
+namespace {
+
+Envelope request(std::uint64_t id, std::string payload) {
+  Envelope e;
+  e.from = NodeId("node-1");
+  e.to = NodeId("node-2");
+  e.group = GroupId(7);
+  e.kind = EnvelopeKind::kRequest;
+  e.request_id = id;
+  e.payload = std::move(payload);
+  return e;
+}
+
+Envelope raft(std::uint64_t term) {
+  Envelope e;
+  e.from = NodeId("node-2");
+  e.to = NodeId("node-1");
+  e.group = GroupId(3);
+  e.kind = EnvelopeKind::kRaft;
+  e.message.type = MessageType::kAppend;
+  e.message.from = e.from;
+  e.message.to = e.to;
+  e.message.term = Term(term);
+  e.message.entries.push_back(Entry{Term(term), LogIndex(4), EntryType::kNormal, "data"});
+  return e;
+}
+
+std::string frame_of(const std::vector<Envelope>& envelopes) {
+  std::string out;
+  const std::size_t offset = begin_frame(out);
+  for (const Envelope& e : envelopes) append_record(out, encode_envelope(e));
+  finish_frame(out, offset);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a frame carries several envelopes and decodes to the same ones", "[net][frame]") {
+  const std::vector<Envelope> sent = {request(1, "a"), raft(5), request(2, std::string(300, 'x'))};
+  FrameDecoder decoder(1 << 20);
+  decoder.append(frame_of(sent));
+  const FrameStep step = decoder.next();
+  REQUIRE(step.status == FrameStatus::kFrame);
+  std::vector<Envelope> received;
+  REQUIRE(decode_frame_payload(step.payload, received).is_ok());
+  CHECK(received == sent);
+  CHECK(decoder.next().status == FrameStatus::kNeedMore);
+  CHECK(decoder.buffered_bytes() == 0);
+}
+
+TEST_CASE("the decoder reassembles frames split at any byte", "[net][frame]") {
+  const std::uint64_t seed = test_support::test_seed("frame split", 11);
+  Rng rng(seed);
+  std::string stream;
+  std::vector<Envelope> sent;
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    std::vector<Envelope> batch;
+    const std::uint64_t count = rng.uniform(4);  // 0 = a keepalive
+    for (std::uint64_t j = 0; j < count; ++j) batch.push_back(request(i * 10 + j, "p"));
+    stream += frame_of(batch);
+    sent.insert(sent.end(), batch.begin(), batch.end());
+  }
+  FrameDecoder decoder(1 << 20);
+  std::vector<Envelope> received;
+  for (std::size_t at = 0; at < stream.size();) {
+    const std::size_t n = std::min<std::size_t>(1 + rng.uniform(40), stream.size() - at);
+    decoder.append(std::string_view(stream).substr(at, n));
+    at += n;
+    for (FrameStep step = decoder.next(); step.status == FrameStatus::kFrame;
+         step = decoder.next()) {
+      REQUIRE(decode_frame_payload(step.payload, received).is_ok());
+    }
+  }
+  CHECK(received == sent);
+  CHECK(decoder.buffered_bytes() == 0);
+}
+
+TEST_CASE("a header claiming more than the bound is refused before its payload",
+          "[net][frame]") {
+  FrameDecoder decoder(4096);
+  decoder.append(encode_frame_header(0xfffffff0u, 0));
+  const FrameStep step = decoder.next();
+  CHECK(step.status == FrameStatus::kTooLarge);
+  CHECK(step.claimed_bytes == 0xfffffff0u);
+  // Only the 16 header bytes were ever buffered, and the error is final.
+  CHECK(decoder.buffered_bytes() == kFrameHeaderBytes);
+  decoder.append(std::string(100, 'x'));
+  CHECK(decoder.next().status == FrameStatus::kTooLarge);
+  CHECK(decoder.buffered_bytes() == kFrameHeaderBytes);
+}
+
+TEST_CASE("damaged frames fail their checksums", "[net][frame]") {
+  const std::string good = frame_of({request(1, "payload")});
+  SECTION("a payload bit") {
+    std::string bad = good;
+    bad.back() = static_cast<char>(bad.back() ^ 0x01);
+    FrameDecoder decoder(4096);
+    decoder.append(bad);
+    CHECK(decoder.next().status == FrameStatus::kBadChecksum);
+  }
+  SECTION("a length bit, caught before the length is trusted") {
+    std::string bad = good;
+    bad[0] = static_cast<char>(bad[0] ^ 0x40);
+    FrameDecoder decoder(4096);
+    decoder.append(bad.substr(0, kFrameHeaderBytes));
+    CHECK(decoder.next().status == FrameStatus::kBadChecksum);
+  }
+}
+
+TEST_CASE("a checksummed frame with a malformed record is corruption", "[net][frame]") {
+  std::string payload;
+  append_record(payload, "\x01\x09not-an-envelope");
+  std::vector<Envelope> out;
+  const Status status = decode_frame_payload(payload, out);
+  CHECK(status.is(StatusCode::kCorruption));
+  CHECK_THAT(std::string(status.message()), Catch::Contains("frame record 0"));
+  CHECK(decode_frame_payload("\x05\x01", out).is(StatusCode::kCorruption));
+}
+
+TEST_CASE("the opening tells peers, foreign clients and garbage apart", "[net][handshake]") {
+  CHECK(classify_opening("G") == Opening::kForeign);
+  CHECK(classify_opening(std::string_view("\0", 1)) == Opening::kNeedMore);
+  CHECK(classify_opening(std::string_view("\0NN", 3)) == Opening::kNeedMore);
+  CHECK(classify_opening(std::string_view("\0NNP\x01", 5)) == Opening::kPeer);
+  CHECK(classify_opening(std::string_view("\0XY", 3)) == Opening::kNotPeer);
+  CHECK(classify_opening(std::string_view("\0NNQ", 4)) == Opening::kNotPeer);
+}
+
+TEST_CASE("a hello read byte by byte", "[net][handshake]") {
+  const Hello hello{HelloType::kHello, "cluster-a", NodeId("node-1"), NodeId("node-2"), {}};
+  const std::string bytes = encode_hello(hello) + "extra";
+  HelloReader reader;
+  CHECK(reader.opening_bytes_missing() == kOpeningBytes);
+  HelloReader::State state = HelloReader::State::kNeedMore;
+  for (char c : bytes) {
+    if (state != HelloReader::State::kNeedMore) break;
+    state = reader.feed(std::string_view(&c, 1));
+  }
+  REQUIRE(state == HelloReader::State::kDone);
+  CHECK(reader.hello() == hello);
+  CHECK(reader.leftover().empty());  // the bytes after the frame were never fed
+  HelloReader whole;
+  REQUIRE(whole.feed(bytes) == HelloReader::State::kDone);
+  CHECK(whole.leftover() == "extra");
+}
+
+TEST_CASE("the hello reader refuses what is not a current hello", "[net][handshake]") {
+  SECTION("an HTTP request is foreign after its first byte") {
+    HelloReader reader;
+    CHECK(reader.feed("G") == HelloReader::State::kForeign);
+    CHECK(reader.received() == "G");
+  }
+  SECTION("NUL then garbage") {
+    HelloReader reader;
+    CHECK(reader.feed(std::string_view("\0garbage", 8)) == HelloReader::State::kNotPeer);
+  }
+  SECTION("another protocol version") {
+    HelloReader reader;
+    const Hello hello{HelloType::kHello, "c", NodeId("n"), NodeId("m"), {}};
+    CHECK(reader.feed(encode_hello(hello, 9)) == HelloReader::State::kVersionMismatch);
+    CHECK(reader.peer_version() == 9);
+  }
+  SECTION("a handshake frame above its bound") {
+    HelloReader reader;
+    std::string bytes;
+    encode_opening(bytes);
+    bytes += encode_frame_header(kMaxHelloBytes + 1, 0);
+    CHECK(reader.feed(bytes) == HelloReader::State::kBadFrame);
+    CHECK_THAT(reader.error(), Catch::Contains("above the bound"));
+  }
+  SECTION("an empty sender") {
+    HelloReader reader;
+    const Hello hello{HelloType::kHello, "c", NodeId(""), NodeId("m"), {}};
+    CHECK(reader.feed(encode_hello(hello)) == HelloReader::State::kBadFrame);
+  }
+}
+
+TEST_CASE("host:port addresses", "[net]") {
+  const auto v4 = parse_host_port("127.0.0.1:3000");
+  REQUIRE(v4);
+  CHECK(v4->host == "127.0.0.1");
+  CHECK(v4->port == 3000);
+  const auto v6 = parse_host_port("[::1]:0");
+  REQUIRE(v6);
+  CHECK(v6->host == "::1");
+  CHECK(v6->port == 0);
+  CHECK(parse_host_port("node-1:3001")->host == "node-1");
+  CHECK_FALSE(parse_host_port("node-1"));
+  CHECK_FALSE(parse_host_port(":3000"));
+  CHECK_FALSE(parse_host_port("host:"));
+  CHECK_FALSE(parse_host_port("host:65536"));
+  CHECK_FALSE(parse_host_port("host:12x"));
+  CHECK_FALSE(parse_host_port("::1:3000"));
+}
+
+}  // namespace nodenomad::net
