@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The main job: sets everything up on a fresh Debian 12 machine, builds, and
-# runs NodeNomad's quickstart (a durable storage engine and the hash ring).
-# Data goes to build/demo-data; run it twice to see the data survive.
+# The main job: sets everything up on a fresh Debian 12 machine, builds the
+# server and the client, and starts a local 3-node cluster (three
+# nodenomad-node processes on loopback, data under cluster-data/). It prints
+# the endpoints and commands to try; Ctrl-C stops every node gracefully.
+# Arguments go to scripts/cluster.sh (--nodes N, --base-port P, --data DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-NODENOMAD_TARGETS=quickstart bash scripts/build.sh build/release
-mkdir -p build/demo-data
-exec ./build/release/examples/quickstart build/demo-data/quickstart
+NODENOMAD_TARGETS="nodenomad-node nodenomadctl" bash scripts/build.sh build/release
+exec bash scripts/cluster.sh --build build/release "$@"
