@@ -19,7 +19,12 @@
 #include <boost/json.hpp>
 #pragma GCC diagnostic pop
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -89,6 +94,34 @@ Result<std::vector<NodeMember>> join_cluster(const NodeConfig& config, const std
                                          config.join->to_string(), last_error));
 }
 
+// The local IP address this machine would use to reach `to`: connecting a
+// UDP socket sends nothing but picks the route (and so the source address).
+std::string local_address_towards(const HostPort& to) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(to.host.c_str(), std::to_string(to.port).c_str(), &hints, &found) != 0) {
+    return "127.0.0.1";
+  }
+  std::string out = "127.0.0.1";
+  const int fd = ::socket(found->ai_family, SOCK_DGRAM, 0);
+  sockaddr_storage local{};
+  socklen_t length = sizeof local;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+    const void* ip = local.ss_family == AF_INET6
+                         ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
+                         : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
+    if (::inet_ntop(local.ss_family, ip, text, sizeof text) != nullptr) {
+      out = local.ss_family == AF_INET6 ? fmt::format("[{}]", text) : std::string(text);
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  ::freeaddrinfo(found);
+  return out;
+}
+
 int fail(const std::string& message, int code) {
   nodenomad::log(LogLevel::kError, "server", message);
   return code;
@@ -112,9 +145,14 @@ int main(int argc, char** argv) {
   for (const std::string& line : describe_node_config(config)) log_info("config " + line);
 
   const ClusterMember* self = config.self();
-  const std::string advertise = self != nullptr
-                                    ? self->address()
-                                    : fmt::format("{}:{}", config.bind_host, config.node_port);
+  // How peers reach this node: its CLUSTER_NODES entry; else, joining, the
+  // address this machine uses towards the member it joins through.
+  const bool wildcard = config.bind_host == "0.0.0.0" || config.bind_host == "::";
+  const std::string advertise =
+      self != nullptr ? self->address()
+      : config.join && wildcard
+          ? fmt::format("{}:{}", local_address_towards(*config.join), config.node_port)
+          : fmt::format("{}:{}", config.bind_host, config.node_port);
   NodeOptions options;
   options.id = config.node_id;
   options.cluster_id = config.cluster_id;

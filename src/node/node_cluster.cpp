@@ -122,7 +122,7 @@ void Node::Impl::call_admin(const NodeId& to, node::RpcRequest rpc,
                             std::function<void(Result<node::RpcResponse>)> done) {
   const std::uint64_t wire_id = next_id_++;
   admin_calls_[wire_id] = std::move(done);
-  rpc.timeout_ms = kStatsTimeoutMs;
+  rpc.timeout_ms = rpc.op == node::RpcOp::kNodeStats ? kStatsTimeoutMs : options_.request_timeout_ms;
   Envelope envelope;
   envelope.from = options_.id;
   envelope.to = to;
@@ -130,7 +130,11 @@ void Node::Impl::call_admin(const NodeId& to, node::RpcRequest rpc,
   envelope.request_id = wire_id;
   envelope.payload = node::encode_rpc_request(rpc);
   options_.transport->send(std::move(envelope));
-  post_after(options_.request_timeout_ms, [wire_id](Impl& self) {
+  // Stats are wanted quickly (a down member must not hold up a status
+  // page); a membership change gets the request's whole budget.
+  const std::uint64_t timeout_ms =
+      rpc.op == node::RpcOp::kNodeStats ? kStatsTimeoutMs : options_.request_timeout_ms;
+  post_after(timeout_ms, [wire_id](Impl& self) {
     auto it = self.admin_calls_.find(wire_id);
     if (it == self.admin_calls_.end()) return;
     auto callback = std::move(it->second);
