@@ -20,12 +20,9 @@ void HttpMetrics::record_request(std::string_view route, std::string_view method
                                  double seconds) {
   const std::string_view method_name = method_label(method);
   std::lock_guard lock(mutex_);
-  auto request = requests_.find(std::tuple(route, method_name, status));
-  if (request == requests_.end()) {
-    request = requests_.emplace(std::tuple(std::string(route), std::string(method_name), status), 0)
-                  .first;
-  }
-  ++request->second;
+  // A key of owned strings: clang 14 with libstdc++ 12 cannot compare a
+  // tuple of strings with a tuple of string_views through std::less<>.
+  ++requests_[std::tuple(std::string(route), std::string(method_name), status)];
   auto histogram = durations_.find(route);
   if (histogram == durations_.end()) histogram = durations_.emplace(route, Histogram{}).first;
   for (std::size_t i = 0; i < kBucketBoundsSeconds.size(); ++i) {

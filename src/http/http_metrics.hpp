@@ -42,9 +42,9 @@ class HttpMetrics {
   };
 
   mutable std::mutex mutex_;
-  // std::less<> lets the per-request lookup use string_views: no allocation
-  // once a label combination has been seen.
-  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t, std::less<>> requests_;
+  // Request counts by (route, method, status).
+  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
+  // std::less<> lets the per-request lookup use a string_view.
   std::map<std::string, Histogram, std::less<>> durations_;
   std::uint64_t connections_refused_ = 0;
 };
