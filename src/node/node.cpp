@@ -91,7 +91,10 @@ Status Node::Impl::open() {
   if (options_.loop == nullptr) own_loop_ = std::make_unique<ThreadEventLoop>();
   loop_ = options_.loop != nullptr ? options_.loop : own_loop_.get();
   syncer_ = std::make_unique<node::DiskSyncer>();
-  NN_RETURN_IF_ERROR(fs_->create_dirs(options_.data_dir));
+  if (Status made = fs_->create_dirs(options_.data_dir); !made.is_ok()) {
+    return made.with_context(
+        fmt::format("the data directory {} cannot be created or used", options_.data_dir));
+  }
   NN_ASSIGN_OR_RETURN(const bool existing,
                       fs_->exists(options_.data_dir + "/" + kMarkerFile));
   if (existing) return open_existing();
