@@ -1,0 +1,104 @@
+// JSON answers read back (json_reader.hpp): the only file with Boost.JSON.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <boost/json.hpp>
+#pragma GCC diagnostic pop
+
+#include "cluster/json_reader.hpp"
+
+namespace nodenomad::process_testing {
+namespace {
+
+namespace json = boost::json;
+
+std::optional<json::object> parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  json::value value = json::parse(json::string_view(text.data(), text.size()), ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  return std::move(value.as_object());
+}
+
+const json::value* member(const json::object& object, std::string_view name) {
+  return object.if_contains(json::string_view(name.data(), name.size()));
+}
+
+std::string string_or_empty(const json::value* value) {
+  return value != nullptr && value->is_string() ? std::string(value->as_string()) : std::string();
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> json_uint_member(std::string_view json_text, std::string_view name) {
+  const std::optional<json::object> object = parse_object(json_text);
+  if (!object) return std::nullopt;
+  const json::value* value = member(*object, name);
+  if (value == nullptr) return std::nullopt;
+  if (value->is_uint64()) return value->as_uint64();
+  if (value->is_int64() && value->as_int64() >= 0)
+    return static_cast<std::uint64_t>(value->as_int64());
+  return std::nullopt;
+}
+
+std::optional<bool> json_bool_member(std::string_view json_text, std::string_view name) {
+  const std::optional<json::object> object = parse_object(json_text);
+  if (!object) return std::nullopt;
+  const json::value* value = member(*object, name);
+  if (value == nullptr || !value->is_bool()) return std::nullopt;
+  return value->as_bool();
+}
+
+std::optional<std::string> json_error_code(std::string_view json_text) {
+  const std::optional<json::object> object = parse_object(json_text);
+  if (!object) return std::nullopt;
+  const json::value* error = member(*object, "error");
+  if (error == nullptr || !error->is_object()) return std::nullopt;
+  const json::value* code = member(error->as_object(), "code");
+  if (code == nullptr || !code->is_string()) return std::nullopt;
+  return std::string(code->as_string());
+}
+
+std::optional<ClusterView> parse_cluster_view(std::string_view json_text) {
+  const std::optional<json::object> object = parse_object(json_text);
+  if (!object) return std::nullopt;
+  const json::value* shards = member(*object, "shards");
+  if (shards == nullptr || !shards->is_array()) return std::nullopt;
+  ClusterView view;
+  view.cluster_id = string_or_empty(member(*object, "cluster_id"));
+  view.metadata_leader = string_or_empty(member(*object, "metadata_leader"));
+  for (const json::value& shard : shards->as_array()) {
+    if (!shard.is_object()) return std::nullopt;
+    const json::object& fields = shard.as_object();
+    const json::value* id = member(fields, "id");
+    if (id == nullptr || !(id->is_uint64() || (id->is_int64() && id->as_int64() >= 0))) {
+      return std::nullopt;
+    }
+    ShardView entry;
+    entry.id = id->is_uint64() ? id->as_uint64() : static_cast<std::uint64_t>(id->as_int64());
+    entry.leader = string_or_empty(member(fields, "leader"));
+    if (const json::value* replicas = member(fields, "replicas");
+        replicas && replicas->is_array()) {
+      for (const json::value& replica : replicas->as_array())
+        entry.replicas.push_back(string_or_empty(&replica));
+    }
+    view.shards.push_back(std::move(entry));
+  }
+  return view;
+}
+
+std::map<std::string, std::size_t> ClusterView::shards_led() const {
+  std::map<std::string, std::size_t> led;
+  for (const ShardView& shard : shards) {
+    if (!shard.leader.empty()) ++led[shard.leader];
+  }
+  return led;
+}
+
+bool ClusterView::every_shard_has_leader() const {
+  if (shards.empty()) return false;
+  for (const ShardView& shard : shards) {
+    if (shard.leader.empty()) return false;
+  }
+  return true;
+}
+
+}  // namespace nodenomad::process_testing

@@ -1,0 +1,42 @@
+// The few JSON answers of API.md the real-process tests read back. Boost.JSON
+// is compiled in json_reader.cpp only, because it dominates compile time.
+//
+// Every function is pure and thread-safe; a body that is not the expected
+// JSON answers nullopt rather than throwing.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nodenomad::process_testing {
+
+// A top-level member of a JSON object: {"version": 3} -> 3.
+std::optional<std::uint64_t> json_uint_member(std::string_view json, std::string_view name);
+std::optional<bool> json_bool_member(std::string_view json, std::string_view name);
+// {"error": {"code": "invalid_key", ...}} -> "invalid_key".
+std::optional<std::string> json_error_code(std::string_view json);
+
+struct ShardView {
+  std::uint64_t id = 0;
+  std::string leader;  // empty while the shard has none
+  std::vector<std::string> replicas;
+};
+
+// GET /v1/cluster, the parts the tests use.
+struct ClusterView {
+  std::string cluster_id;
+  std::string metadata_leader;
+  std::vector<ShardView> shards;
+
+  // How many shards each node leads (nodes leading none are absent).
+  std::map<std::string, std::size_t> shards_led() const;
+  bool every_shard_has_leader() const;
+};
+
+std::optional<ClusterView> parse_cluster_view(std::string_view json);
+
+}  // namespace nodenomad::process_testing
