@@ -275,7 +275,7 @@ void Node::Impl::stop() {
   // Tasks already queued see stopping_ and do nothing; the disk thread
   // finishes its batch and drops the rest (nothing not yet synced was
   // acknowledged to anyone).
-  syncer_->stop();
+  if (syncer_) syncer_->stop();
   if (own_loop_) own_loop_->stop();
   // Requests still waiting are answered. Pending callbacks hold no lock.
   for (auto& [id, request] : requests_) {

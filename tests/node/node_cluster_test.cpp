@@ -62,6 +62,30 @@ TEST_CASE("node: compare-and-set, delete and versions", "[node]") {
   CHECK(again.version > 2);  // a re-created key starts above the old one
 }
 
+TEST_CASE("node: bad options are refused by open() with the option named", "[node]") {
+  InMemoryNetwork network;
+  auto transport = network.connect(node_test::node(1));
+  node_test::TempDir dir;
+  NodeOptions options;
+  options.initial_members = {{node_test::node(1), "mem:1"}};
+  options.data_dir = dir.path();
+  options.transport = transport.get();
+  // Each refusal happens before anything starts, and nothing is left running.
+  Result<std::unique_ptr<Node>> no_id = Node::open(options);
+  REQUIRE_FALSE(no_id.is_ok());
+  CHECK(no_id.status().message().find("id") != std::string_view::npos);
+  options.id = node_test::node(2);  // not a founding member
+  Result<std::unique_ptr<Node>> stranger = Node::open(options);
+  REQUIRE_FALSE(stranger.is_ok());
+  CHECK(stranger.status().message().find("node-2") != std::string_view::npos);
+  options.id = node_test::node(1);
+  options.transport = nullptr;
+  CHECK(Node::open(options).status().message().find("transport") != std::string_view::npos);
+  options.transport = transport.get();
+  options.tick_ms = 0;
+  CHECK(Node::open(options).status().message().find("tick_ms") != std::string_view::npos);
+}
+
 TEST_CASE("node: bad input is refused with the limit named", "[node]") {
   TestCluster cluster(1);
   cluster.start_all();
