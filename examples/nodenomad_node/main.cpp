@@ -162,6 +162,11 @@ int main(int argc, char** argv) {
   options.replication_factor = config.replication_factor;
   options.max_value_bytes = static_cast<std::uint32_t>(config.max_value_bytes);
   options.request_timeout_ms = config.request_timeout_ms;
+  options.max_concurrent_migrations = config.max_concurrent_migrations;
+  options.max_node_migrations = config.max_node_migrations;
+  options.migration_chunk_bytes = config.migration_chunk_bytes;
+  options.migration_timeout_ms = config.migration_timeout_ms;
+  options.migration_bandwidth_bytes_per_s = config.migration_bandwidth_bytes_per_s;
   options.advertise_address = advertise;
   for (const ClusterMember& m : config.cluster_nodes) options.initial_members.push_back({m.id, m.address()});
   const bool restarting = std::filesystem::exists(config.data_dir + "/NODENOMAD");

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "nodenomad/migration/migration_status.hpp"
 #include "nodenomad/status.hpp"
 #include "nodenomad/types.hpp"
 
@@ -101,6 +102,50 @@ class ClientApi {
   // Adds a member (it joins as a metadata learner and hosts no shard until
   // a migration moves one to it). kOk once the change is committed.
   virtual void add_node(NodeId id, std::string address, std::function<void(Status)> done) = 0;
+
+  // --- shard migrations (docs/migration.md) ---
+  // Served by the metadata group's leader (a node forwards them there).
+  // Errors: kInvalidArgument naming the rule a request broke (the plan's
+  // checks, an unknown node, a bandwidth of 0 for kSetBandwidth); kNotFound
+  // for an unknown operation id; kVersionMismatch when the placement changed
+  // under the request (plan again); kUnavailable when no metadata leader is
+  // reachable. An implementation without migrations answers kNotSupported.
+
+  // Moves one replica of each shard from source to target.
+  virtual void create_migration(MigrationRequest request,
+                                std::function<void(Result<MigrationBatch>)> done) {
+    (void)request;
+    done(Status::not_supported("this ClientApi does not migrate shards"));
+  }
+  // The moves that make the actual placement match the ring's.
+  virtual void rebalance(std::function<void(Result<MigrationBatch>)> done) {
+    done(Status::not_supported("this ClientApi does not migrate shards"));
+  }
+  // Marks `id` leaving and moves every replica it holds away; the member is
+  // removed once it holds none.
+  virtual void drain_node(NodeId id, std::function<void(Result<MigrationBatch>)> done) {
+    (void)id;
+    done(Status::not_supported("this ClientApi does not migrate shards"));
+  }
+  // Every operation the metadata group records, oldest first.
+  virtual void list_migrations(std::function<void(Result<std::vector<MigrationStatus>>)> done) {
+    done(Status::not_supported("this ClientApi does not migrate shards"));
+  }
+  virtual void get_migration(std::string id, std::function<void(Result<MigrationStatus>)> done) {
+    (void)id;
+    done(Status::not_supported("this ClientApi does not migrate shards"));
+  }
+  // Cancel (rolls back before Update, finishes after it), pause, resume, or
+  // set the operation's bandwidth limit (bytes/s, > 0). Answers the status
+  // after the control was recorded.
+  virtual void control_migration(std::string id, MigrationControl control,
+                                 std::uint64_t bandwidth_bytes_per_s,
+                                 std::function<void(Result<MigrationStatus>)> done) {
+    (void)id;
+    (void)control;
+    (void)bandwidth_bytes_per_s;
+    done(Status::not_supported("this ClientApi does not migrate shards"));
+  }
 
   // This node's id; never changes.
   virtual const NodeId& node_id() const = 0;

@@ -51,6 +51,8 @@
 #include "nodenomad/file_system.hpp"
 #include "nodenomad/raft/raft_config.hpp"
 #include "nodenomad/raft/ready.hpp"
+#include "nodenomad/sharding/cluster_metadata.hpp"
+#include "nodenomad/storage/shard_digest.hpp"
 #include "nodenomad/transport.hpp"
 
 namespace nodenomad {
@@ -95,10 +97,30 @@ struct NodeOptions {
   // kUnavailable.
   std::uint32_t max_inflight_requests = 100'000;
 
+  // Shard migration (docs/migration.md). Operations running at once in the
+  // whole cluster (MAX_CONCURRENT_MIGRATIONS) and per node, as source or
+  // target; more wait, queued.
+  std::uint32_t max_concurrent_migrations = 3;
+  std::uint32_t max_node_migrations = 3;
+  // Snapshot bytes per chunk of a transfer (MIGRATION_CHUNK_SIZE).
+  std::uint64_t migration_chunk_bytes = 1u << 20;
+  // A stage that makes no progress for this long rolls the operation back
+  // (before Update) or is completed (after it) (MIGRATION_TIMEOUT).
+  std::uint64_t migration_timeout_ms = 30'000;
+  // Snapshot bytes/s this node sends to all migration targets together;
+  // 0 = no limit (MIGRATION_BANDWIDTH).
+  std::uint64_t migration_bandwidth_bytes_per_s = 0;
+  // Plan and start a rebalance when a member joins.
+  bool rebalance_on_join = true;
+
   Transport* transport = nullptr;   // required
   EventLoop* loop = nullptr;        // nullptr: the node runs its own thread
   FileSystem* file_system = nullptr;  // nullptr: the POSIX file system
   Clock* clock = nullptr;           // nullptr: the system clock
+  // Deterministic simulation: run the disk syncs and background work (shard
+  // digests) as tasks of this loop instead of on the node's own threads, so
+  // that a run depends only on the loop's order. nullptr: threads.
+  EventLoop* background_loop = nullptr;
   std::uint64_t seed = 0;           // election jitter; 0: from the node id
 
   static RaftConfig default_raft_config();
@@ -136,6 +158,15 @@ class Node final : public ClientApi {
   const NodeId& node_id() const override;
   bool is_ready() const override;
   std::string metrics_text() const override;
+  void create_migration(MigrationRequest request,
+                        std::function<void(Result<MigrationBatch>)> done) override;
+  void rebalance(std::function<void(Result<MigrationBatch>)> done) override;
+  void drain_node(NodeId id, std::function<void(Result<MigrationBatch>)> done) override;
+  void list_migrations(std::function<void(Result<std::vector<MigrationStatus>>)> done) override;
+  void get_migration(std::string id, std::function<void(Result<MigrationStatus>)> done) override;
+  void control_migration(std::string id, MigrationControl control,
+                         std::uint64_t bandwidth_bytes_per_s,
+                         std::function<void(Result<MigrationStatus>)> done) override;
 
   // --- the same, as futures ---
   std::future<KvReply> put(std::string key, std::string value, PutOptions options = {});
@@ -146,6 +177,13 @@ class Node final : public ClientApi {
   Status failure() const;
   // The groups hosted here (answered from the loop; blocks the caller).
   std::vector<NodeGroupStatus> group_status() const;
+  // The cluster's metadata (members, ShardMap, records) as this node's
+  // replica last applied it. Any thread.
+  std::shared_ptr<const ClusterMetadata> metadata() const;
+  // The digest of this node's replica of `shard` at its applied index
+  // (tests, checkers), computed on the background thread. kNotFound when
+  // the shard is not hosted here.
+  void shard_digest(ShardId shard, std::function<void(Result<ShardDigest>)> done);
 
   class Impl;
 

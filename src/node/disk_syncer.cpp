@@ -5,11 +5,24 @@
 
 namespace nodenomad::node {
 
-DiskSyncer::DiskSyncer() : thread_([this] { run(); }) {}
+DiskSyncer::DiskSyncer(EventLoop* inline_loop) : inline_loop_(inline_loop) {
+  if (inline_loop_ == nullptr) thread_ = std::thread([this] { run(); });
+}
 
 DiskSyncer::~DiskSyncer() { stop(); }
 
 void DiskSyncer::request(LogStore& store, Done done) {
+  if (inline_loop_ != nullptr) {
+    inline_loop_->post([this, store = &store, done = std::move(done)]() mutable {
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;
+      }
+      std::vector<Request> batch{Request{store, std::move(done)}};
+      sync_batch(batch);
+    });
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
@@ -54,25 +67,30 @@ void DiskSyncer::run() {
     std::vector<Request> batch;
     batch.swap(waiting_);
     lock.unlock();
-    std::uint64_t total = 0;
-    std::uint64_t worst = 0;
-    for (Request& r : batch) {
-      const auto start = std::chrono::steady_clock::now();
-      Result<LogIndex> durable = r.store->sync();
-      const auto micros = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                start)
-              .count());
-      total += micros;
-      worst = std::max(worst, micros);
-      r.done(std::move(durable));
-    }
+    sync_batch(batch);
     lock.lock();
-    ++batches_;
-    syncs_ += batch.size();
-    sync_micros_total_ += total;
-    sync_micros_max_ = std::max(sync_micros_max_, worst);
   }
+}
+
+void DiskSyncer::sync_batch(std::vector<Request>& batch) {
+  std::uint64_t total = 0;
+  std::uint64_t worst = 0;
+  for (Request& r : batch) {
+    const auto start = std::chrono::steady_clock::now();
+    Result<LogIndex> durable = r.store->sync();
+    const auto micros = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                              start)
+            .count());
+    total += micros;
+    worst = std::max(worst, micros);
+    r.done(std::move(durable));
+  }
+  std::lock_guard lock(mu_);
+  ++batches_;
+  syncs_ += batch.size();
+  sync_micros_total_ += total;
+  sync_micros_max_ = std::max(sync_micros_max_, worst);
 }
 
 }  // namespace nodenomad::node

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "nodenomad/event_loop.hpp"
 #include "nodenomad/log_store.hpp"
 
 namespace nodenomad::node {
@@ -24,7 +25,9 @@ class DiskSyncer {
   // it to the loop.
   using Done = std::function<void(Result<LogIndex>)>;
 
-  DiskSyncer();
+  // With `inline_loop`, no thread: each sync runs as a task of that loop
+  // (deterministic simulation; NodeOptions::background_loop).
+  explicit DiskSyncer(EventLoop* inline_loop = nullptr);
   ~DiskSyncer();
   DiskSyncer(const DiskSyncer&) = delete;
   DiskSyncer& operator=(const DiskSyncer&) = delete;
@@ -44,7 +47,9 @@ class DiskSyncer {
     Done done;
   };
   void run();
+  void sync_batch(std::vector<Request>& batch);
 
+  EventLoop* inline_loop_ = nullptr;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::vector<Request> waiting_;

@@ -24,6 +24,7 @@ Result<std::unique_ptr<GroupReplica>> GroupReplica::open(GroupId group, const Ra
                       RaftEngine::open(config, *replica->parts_.log_store,
                                        replica->parts_.state_machine.get(), rng));
   replica->last_compaction_ = replica->parts_.log_store->snapshot_meta().index;
+  replica->applied_ = replica->parts_.state_machine->last_applied_index();
   return replica;
 }
 
@@ -76,6 +77,53 @@ void GroupReplica::propose(std::string command, ProposalDone done) {
   }
   it->second = PendingProposal{proposed->term, ticks_, std::move(done)};
   pump();
+}
+
+Result<LogIndex> GroupReplica::propose_indexed(std::string command, ProposalDone done) {
+  if (failed()) return Status::unavailable(fmt::format("group {} is failed", group_.value()));
+  if (proposals_.size() >= limits_.max_pending_proposals) {
+    return Status::unavailable(fmt::format("group {}: {} proposals are waiting", group_.value(),
+                                           proposals_.size()));
+  }
+  Result<ProposeResult> proposed = engine_->propose(std::move(command));
+  if (!proposed.is_ok()) return Status::unavailable(std::string(proposed.status().message()));
+  auto [it, inserted] = proposals_.try_emplace(proposed->index);
+  if (!inserted) it->second.done(Status::timeout("the proposal's log slot was reused"));
+  it->second = PendingProposal{proposed->term, ticks_, std::move(done)};
+  pump();
+  return proposed->index;
+}
+
+void GroupReplica::when_applied(LogIndex index, std::function<void(bool exact)> fn) {
+  const LogIndex applied = applied_;
+  if (applied >= index) {
+    fn(applied == index && !apply_held());
+    return;
+  }
+  watchers_.emplace(index, std::move(fn));
+}
+
+void GroupReplica::hold_apply_after(LogIndex index) { apply_hold_ = index; }
+
+void GroupReplica::release_apply_hold() {
+  if (!apply_hold_) return;
+  apply_hold_.reset();
+  std::vector<Entry> held = std::move(held_);
+  held_.clear();
+  for (const Entry& e : held) {
+    if (!apply_entry(e)) return;
+  }
+  serve_reads();
+  if (!held.empty()) host_.on_applied(group_);
+}
+
+void GroupReplica::fire_watchers_through(LogIndex index, bool exact) {
+  while (!watchers_.empty() && watchers_.begin()->first <= index) {
+    auto fn = std::move(watchers_.begin()->second);
+    const bool at = exact && watchers_.begin()->first == index;
+    watchers_.erase(watchers_.begin());
+    fn(at);
+  }
 }
 
 void GroupReplica::read(bool allow_lease, ReadDone done) {
@@ -181,28 +229,47 @@ void GroupReplica::complete(Ready& rd) {
 }
 
 void GroupReplica::apply_committed(const Ready& rd) {
+  if (rd.snapshot) {
+    applied_ = std::max(applied_, rd.snapshot->index);
+    // The state was replaced: what was held or watched below it is moot.
+    std::erase_if(held_, [&](const Entry& e) { return e.index <= rd.snapshot->index; });
+    fire_watchers_through(rd.snapshot->index, false);
+  }
   for (const Entry& e : rd.committed_entries) {
-    if (e.type != EntryType::kNormal) continue;
-    Result<std::string> response = parts_.state_machine->apply(e.index, e.data);
-    if (!response.is_ok()) {
-      fail(response.status().with_context("applying a committed entry"));
-      return;
+    if (apply_hold_ && e.index > *apply_hold_) {
+      held_.push_back(e);
+      continue;
     }
-    auto it = proposals_.find(e.index);
-    if (it == proposals_.end()) continue;
-    PendingProposal pending = std::move(it->second);
-    proposals_.erase(it);
-    if (pending.term == e.term) {
-      pending.done(std::move(*response));
-    } else {
-      // Another leader's entry holds this index: ours can never commit.
-      pending.done(Status::unavailable("the proposal was lost in a leader change; not applied"));
-    }
+    if (!apply_entry(e)) return;
   }
 }
 
+bool GroupReplica::apply_entry(const Entry& e) {
+  if (e.type == EntryType::kNormal) {
+    Result<std::string> response = parts_.state_machine->apply(e.index, e.data);
+    if (!response.is_ok()) {
+      fail(response.status().with_context("applying a committed entry"));
+      return false;
+    }
+    auto it = proposals_.find(e.index);
+    if (it != proposals_.end()) {
+      PendingProposal pending = std::move(it->second);
+      proposals_.erase(it);
+      if (pending.term == e.term) {
+        pending.done(std::move(*response));
+      } else {
+        // Another leader's entry holds this index: ours can never commit.
+        pending.done(Status::unavailable("the proposal was lost in a leader change; not applied"));
+      }
+    }
+  }
+  applied_ = e.index;
+  if (!watchers_.empty()) fire_watchers_through(e.index, true);
+  return true;
+}
+
 void GroupReplica::serve_reads() {
-  const LogIndex applied = parts_.state_machine->last_applied_index();
+  const LogIndex applied = applied_;
   for (auto it = reads_.begin(); it != reads_.end();) {
     if (it->second.index == LogIndex(0) || it->second.index > applied) {
       ++it;
@@ -217,7 +284,7 @@ void GroupReplica::serve_reads() {
 // Proposals at or below the applied index that were not answered were
 // skipped by a snapshot: their fate is unknown here.
 void GroupReplica::forget_skipped_proposals() {
-  const LogIndex applied = parts_.state_machine->last_applied_index();
+  const LogIndex applied = applied_;
   while (!proposals_.empty() && proposals_.begin()->first <= applied) {
     proposals_.begin()->second.done(Status::timeout("a snapshot skipped the proposal's entry"));
     proposals_.erase(proposals_.begin());

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nodenomad/log_store.hpp"
 #include "nodenomad/raft/raft_engine.hpp"
@@ -85,6 +86,22 @@ class GroupReplica {
   void tick();
   void step(const Message& message);
   void propose(std::string command, ProposalDone done);
+  // The same, answering at once the index the entry takes in the leader's
+  // log (kUnavailable when it was not logged; `done` is then not called).
+  Result<LogIndex> propose_indexed(std::string command, ProposalDone done);
+  // Calls `fn(true)` right after the entry at `index` is applied, before the
+  // next one is (so the state machine is then exactly at `index`), or at
+  // once with true when it is exactly there now; `fn(false)` when the
+  // replica is already past `index` or a snapshot skips it.
+  void when_applied(LogIndex index, std::function<void(bool exact)> fn);
+  // Applies committed entries up to `index` and keeps the later ones, in
+  // order, until release_apply_hold() (a learner held still while its state
+  // is verified). The entries are durable meanwhile; only applying waits.
+  void hold_apply_after(LogIndex index);
+  void release_apply_hold();
+  bool apply_held() const { return apply_hold_.has_value(); }
+  // A Ready is waiting for the disk thread (the log store is in use).
+  bool sync_in_flight() const { return in_flight_.has_value(); }
   // allow_lease: the leader may answer from its lease (when configured).
   void read(bool allow_lease, ReadDone done);
   void on_synced(Result<LogIndex> durable);
@@ -118,6 +135,10 @@ class GroupReplica {
   void persist(const Ready& rd);
   void complete(Ready& rd);
   void apply_committed(const Ready& rd);
+  // Applies one committed entry (answering its proposal) and fires the
+  // watchers of its index; false once the replica failed.
+  bool apply_entry(const Entry& e);
+  void fire_watchers_through(LogIndex index, bool exact);
   void serve_reads();
   void give_up_stale();
   void forget_skipped_proposals();
@@ -137,6 +158,13 @@ class GroupReplica {
   LogIndex last_compaction_;
   std::uint64_t syncs_ = 0;
   Status failure_;
+  std::multimap<LogIndex, std::function<void(bool)>> watchers_;
+  std::optional<LogIndex> apply_hold_;
+  // The last committed entry applied, of any type. The state machine's own
+  // last_applied_index() skips configuration changes, so a read whose index
+  // is one of them must not wait for it.
+  LogIndex applied_;
+  std::vector<Entry> held_;  // committed after the hold, in order
 };
 
 }  // namespace nodenomad::node

@@ -5,6 +5,7 @@
 #include <future>
 
 #include "node/metadata_persistence.hpp"
+#include "node/migration_coordinator.hpp"
 #include "node/node_impl.hpp"
 #include "nodenomad/file_log_store.hpp"
 #include "nodenomad/logging.hpp"
@@ -36,7 +37,10 @@ RaftConfig NodeOptions::default_raft_config() {
   return config;
 }
 
-Node::Impl::Impl(NodeOptions options) : options_(std::move(options)), rng_(seed_from(options_)) {}
+Node::Impl::Impl(NodeOptions options)
+    : options_(std::move(options)),
+      rng_(seed_from(options_)),
+      coordinator_(std::make_unique<node::MigrationCoordinator>(*this)) {}
 
 Node::Impl::~Impl() = default;
 
@@ -73,9 +77,11 @@ std::string Node::Impl::shard_data_dir(ShardId shard) const {
   return fmt::format("{}/shards/s-{}", options_.data_dir, shard.value());
 }
 
-RaftConfig Node::Impl::raft_config_for(GroupId /*group*/) const {
+RaftConfig Node::Impl::raft_config_for(GroupId group) const {
   RaftConfig config = options_.raft;
   config.id = options_.id;
+  // A shard's snapshot travels in MIGRATION_CHUNK_SIZE chunks.
+  if (group != kMetadataGroup) config.snapshot_chunk_bytes = options_.migration_chunk_bytes;
   return config;
 }
 
@@ -86,11 +92,24 @@ Status Node::Impl::open() {
   }
   if (options_.data_dir.empty()) return Status::invalid_argument("NodeOptions.data_dir is empty");
   if (options_.tick_ms == 0) return Status::invalid_argument("NodeOptions.tick_ms must be > 0");
+  if (options_.migration_chunk_bytes < 4096 || options_.migration_chunk_bytes > (32u << 20)) {
+    return Status::invalid_argument(fmt::format(
+        "NodeOptions.migration_chunk_bytes is {}; a chunk is 4 KiB to 32 MiB",
+        options_.migration_chunk_bytes));
+  }
+  if (options_.max_concurrent_migrations == 0 || options_.max_node_migrations == 0) {
+    return Status::invalid_argument(
+        "NodeOptions.max_concurrent_migrations and max_node_migrations must be at least 1");
+  }
+  if (options_.migration_timeout_ms == 0) {
+    return Status::invalid_argument("NodeOptions.migration_timeout_ms must be > 0");
+  }
   fs_ = options_.file_system != nullptr ? options_.file_system : &PosixFileSystem::instance();
   clock_ = options_.clock != nullptr ? options_.clock : &SystemClock::instance();
   if (options_.loop == nullptr) own_loop_ = std::make_unique<ThreadEventLoop>();
   loop_ = options_.loop != nullptr ? options_.loop : own_loop_.get();
-  syncer_ = std::make_unique<node::DiskSyncer>();
+  syncer_ = std::make_unique<node::DiskSyncer>(options_.background_loop);
+  worker_.run_inline_on(options_.background_loop);
   if (Status made = fs_->create_dirs(options_.data_dir); !made.is_ok()) {
     return made.with_context(
         fmt::format("the data directory {} cannot be created or used", options_.data_dir));
@@ -236,8 +255,11 @@ Status Node::Impl::open_shard_group(ShardId shard, const std::vector<NodeId>* bo
 }
 
 void Node::Impl::start() {
+  started_ = true;
+  node_bucket_.set_rate(options_.migration_bandwidth_bytes_per_s, now_ms());
   // Peers' addresses first, so the first heartbeats can leave.
   refresh_from_metadata();
+  ensure_shard_groups();
   for (const NodeMember& m : options_.initial_members) {
     if (m.id != options_.id) options_.transport->set_peer(m.id, m.address);
   }
@@ -249,6 +271,7 @@ void Node::Impl::tick() {
   ++ticks_;
   for (auto& [group, replica] : groups_) replica->tick();
   if (ticks_ % 10 == 0) log_bootstrap();
+  coordinator_->tick();
   post_after(options_.tick_ms, [](Impl& self) { self.tick(); });
 }
 
@@ -276,6 +299,7 @@ void Node::Impl::stop() {
   // finishes its batch and drops the rest (nothing not yet synced was
   // acknowledged to anyone).
   if (syncer_) syncer_->stop();
+  worker_.stop();
   if (own_loop_) own_loop_->stop();
   // Requests still waiting are answered. Pending callbacks hold no lock.
   for (auto& [id, request] : requests_) {
@@ -295,6 +319,7 @@ void Node::Impl::send_raft(GroupId group, Message message) {
   envelope.group = group;
   envelope.kind = EnvelopeKind::kRaft;
   envelope.message = std::move(message);
+  if (throttle_snapshot(envelope)) return;
   options_.transport->send(std::move(envelope));
 }
 
@@ -356,6 +381,7 @@ void Node::Impl::refresh_from_metadata() {
     if (m.id != options_.id && !m.address.empty()) options_.transport->set_peer(m.id, m.address);
   }
   ready_ = failure().is_ok() && current->find_member(options_.id) != nullptr;
+  if (started_) ensure_shard_groups();
 }
 
 void Node::Impl::on_envelope(Envelope envelope) {

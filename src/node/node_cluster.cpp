@@ -5,6 +5,7 @@
 
 #include <future>
 
+#include "node/migration_coordinator.hpp"
 #include "node/node_impl.hpp"
 #include "nodenomad/storage/command.hpp"
 
@@ -114,6 +115,83 @@ void Node::add_node(NodeId id, std::string address, std::function<void(Status)> 
                done = std::move(done)](Impl& self) mutable {
     self.add_node(std::move(id), std::move(address), std::move(done));
   });
+}
+
+// --- migrations: forwarded to the metadata leader's coordinator ---
+
+namespace {
+
+template <typename T>
+void run_admin(Node::Impl& impl, bool stopped, node::AdminCall call,
+               std::function<void(Result<T>)> done,
+               std::function<Result<T>(std::string_view)> decode) {
+  if (stopped) return done(Status::unavailable("the node is stopping; not applied"));
+  impl.post([call = std::move(call), done, decode](Node::Impl& self) mutable {
+    self.migration_admin(std::move(call), [done, decode](Result<std::string> r) {
+      if (!r.is_ok()) return done(r.status());
+      done(decode(*r));
+    });
+  });
+}
+
+Result<MigrationStatus> first_status(std::string_view bytes) {
+  NN_ASSIGN_OR_RETURN(std::vector<MigrationStatus> all, node::decode_migration_statuses(bytes));
+  if (all.size() != 1) return Status::corruption("expected one migration status");
+  return std::move(all.front());
+}
+
+}  // namespace
+
+void Node::create_migration(MigrationRequest request,
+                            std::function<void(Result<MigrationBatch>)> done) {
+  node::AdminCall call;
+  call.action = node::AdminAction::kCreate;
+  call.shards = std::move(request.shards);
+  call.source = std::move(request.source);
+  call.target = std::move(request.target);
+  call.bandwidth_bytes_per_s = request.bandwidth_bytes_per_s;
+  run_admin<MigrationBatch>(*impl_, stopped_, std::move(call), std::move(done),
+                            node::decode_migration_batch);
+}
+
+void Node::rebalance(std::function<void(Result<MigrationBatch>)> done) {
+  node::AdminCall call;
+  call.action = node::AdminAction::kRebalance;
+  run_admin<MigrationBatch>(*impl_, stopped_, std::move(call), std::move(done),
+                            node::decode_migration_batch);
+}
+
+void Node::drain_node(NodeId id, std::function<void(Result<MigrationBatch>)> done) {
+  node::AdminCall call;
+  call.action = node::AdminAction::kDrain;
+  call.source = std::move(id);
+  run_admin<MigrationBatch>(*impl_, stopped_, std::move(call), std::move(done),
+                            node::decode_migration_batch);
+}
+
+void Node::list_migrations(std::function<void(Result<std::vector<MigrationStatus>>)> done) {
+  node::AdminCall call;
+  call.action = node::AdminAction::kList;
+  run_admin<std::vector<MigrationStatus>>(*impl_, stopped_, std::move(call), std::move(done),
+                                          node::decode_migration_statuses);
+}
+
+void Node::get_migration(std::string id, std::function<void(Result<MigrationStatus>)> done) {
+  node::AdminCall call;
+  call.action = node::AdminAction::kGet;
+  call.op_id = std::move(id);
+  run_admin<MigrationStatus>(*impl_, stopped_, std::move(call), std::move(done), first_status);
+}
+
+void Node::control_migration(std::string id, MigrationControl control,
+                             std::uint64_t bandwidth_bytes_per_s,
+                             std::function<void(Result<MigrationStatus>)> done) {
+  node::AdminCall call;
+  call.action = node::AdminAction::kControl;
+  call.op_id = std::move(id);
+  call.control = control;
+  call.bandwidth_bytes_per_s = bandwidth_bytes_per_s;
+  run_admin<MigrationStatus>(*impl_, stopped_, std::move(call), std::move(done), first_status);
 }
 
 // --- admin calls between nodes ---
@@ -233,7 +311,10 @@ void Node::Impl::add_member_here(NodeId id, std::string address,
     Result<MetadataResult> result = decode_metadata_result(*r);
     if (!result.is_ok()) return done(result.status(), NodeId());
     if (!result->ok()) return done(result->status, NodeId());
-    add_metadata_learner(id, kConfChangeAttempts, [done](Status s) { done(std::move(s), NodeId()); });
+    add_metadata_learner(id, kConfChangeAttempts, [this, done](Status s) {
+      if (s.is_ok()) coordinator_->on_member_added();
+      done(std::move(s), NodeId());
+    });
   });
 }
 
@@ -409,6 +490,15 @@ std::string Node::Impl::metrics_text() const {
       "# TYPE nodenomad_node_failed gauge\nnodenomad_node_failed {}\n",
       requests_local_.load(), requests_forwarded_.load(), requests_served_for_peers_.load(),
       retries_.load(), timeouts_.load(), keys_expired_.load(), failure().is_ok() ? 0 : 1);
+  out += fmt::format(
+      "# TYPE nodenomad_migration_snapshot_bytes_sent_total counter\n"
+      "nodenomad_migration_snapshot_bytes_sent_total {}\n"
+      "# TYPE nodenomad_migration_shards_dropped_total counter\n"
+      "nodenomad_migration_shards_dropped_total {}\n"
+      "# TYPE nodenomad_migration_bytes_freed_total counter\n"
+      "nodenomad_migration_bytes_freed_total {}\n",
+      snapshot_bytes_sent_.load(), shards_dropped_.load(), bytes_freed_.load());
+  out += coordinator_->metrics_text(*metadata_->current());
   return out;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -16,15 +17,23 @@
 #include <string>
 #include <vector>
 
+#include "node/background_worker.hpp"
 #include "node/disk_syncer.hpp"
 #include "node/group_replica.hpp"
+#include "node/migration_wire.hpp"
 #include "node/node_rpc.hpp"
+#include "node/token_bucket.hpp"
 #include "nodenomad/node.hpp"
 #include "nodenomad/rng.hpp"
 #include "nodenomad/sharding/cluster_metadata.hpp"
+#include "nodenomad/storage/shard_digest.hpp"
 #include "nodenomad/storage/storage_engine.hpp"
 
 namespace nodenomad {
+
+namespace node {
+class MigrationCoordinator;
+}
 
 class Node::Impl final : public node::ReplicaHost,
                          public TransportHandler,
@@ -77,6 +86,27 @@ class Node::Impl final : public node::ReplicaHost,
   std::string metrics_text() const;  // any thread
   std::vector<NodeGroupStatus> group_status() const;
 
+  // --- migration (node_migration.cpp: the shard leader's, the target's and
+  // the source's sides; migration_coordinator.cpp: the metadata leader's) ---
+  std::shared_ptr<const ClusterMetadata> view() const;
+  bool leads_metadata() const;
+  NodeId metadata_leader() const;
+  void propose_metadata(const MetadataCommand& command,
+                        std::function<void(Result<MetadataResult>)> done);
+  // Runs a migration call on the metadata leader (here, or forwarded there).
+  void migration_admin(node::AdminCall call, std::function<void(Result<std::string>)> done);
+  void serve_migration(const node::RpcRequest& rpc,
+                       std::function<void(node::RpcResponse)> answer);
+  // Calls the leader of `shard`'s group (found by leader hints, then the
+  // placement), wherever it is.
+  void call_shard_leader(const node::ShardCall& call,
+                         std::function<void(Result<node::ShardReport>)> done);
+  std::uint64_t wall_ms() const;
+  void digest_replica(ShardId shard, std::function<void(Result<ShardDigest>)> done);
+  std::uint64_t now_ms() const;  // the loop's steady clock
+  node::MigrationCoordinator& coordinator() { return *coordinator_; }
+  std::uint64_t migration_snapshot_bytes_sent() const { return snapshot_bytes_sent_.load(); }
+
   const NodeOptions& options() const { return options_; }
   bool ready() const { return ready_.load(); }
   Status failure() const;
@@ -112,7 +142,57 @@ class Node::Impl final : public node::ReplicaHost,
   void log_bootstrap();
   void refresh_from_metadata();
   void fail_node(const Status& why);
-  std::uint64_t now_ms() const;
+
+  // node_migration.cpp
+  // The leader's side of one Verify (DESIGN.md section 3, stage 3).
+  struct VerifySession {
+    std::string op_id;
+    NodeId target;
+    enum class Phase { kIdle, kDigesting, kMatched, kFailed } phase = Phase::kIdle;
+    LogIndex index;
+    std::shared_ptr<const StateCapture> capture;  // the leader's state at `index`
+    std::optional<ShardDigest> leader_digest;
+    std::optional<ShardDigest> target_digest;
+    std::uint32_t round = 0;  // repairs sent
+    std::uint32_t mismatches = 0;
+    bool call_in_flight = false;
+    std::string note;
+  };
+
+  // The target's side: held at `index` while its digest is compared.
+  struct TargetSession {
+    std::string op_id;
+    LogIndex index;
+    std::uint32_t round = 0;
+    bool aborted = false;  // it was past `index`, or a snapshot replaced its state
+    std::string digest;    // encoded, once computed for `round`
+  };
+
+  // Snapshot chunks for one (group, peer) waiting for the bandwidth limits.
+  struct SnapshotQueue {
+    node::TokenBucket bucket;  // the operation's own limit
+    bool paused = false;
+    std::uint64_t refreshed_ms = 0;  // the coordinator's last word
+    std::deque<Envelope> waiting;
+    bool scheduled = false;
+  };
+  void ensure_shard_groups();
+  void serve_migrate_shard(const node::ShardCall& call,
+                           std::function<void(node::RpcResponse)> answer);
+  void verify_step(node::GroupReplica& replica, const node::ShardCall& call,
+                   node::ShardReport& report);
+  void start_verify(node::GroupReplica& replica, VerifySession& v);
+  void compare_digests(ShardId shard, VerifySession& v);
+  void serve_migrate_target(const node::TargetCall& call,
+                            std::function<void(node::RpcResponse)> answer);
+  void digest_target(ShardId shard);
+  void serve_drop_shard(ShardId shard, Epoch min_epoch,
+                        std::function<void(node::RpcResponse)> answer, int tries);
+  Result<std::uint64_t> drop_shard_group(ShardId shard);
+  bool throttle_snapshot(Envelope& envelope);
+  void pump_snapshot_queue(GroupId group, NodeId to);
+  void migration_admin_attempt(node::AdminCall call, int tries, NodeId hint,
+                               std::function<void(Result<std::string>)> done);
 
   // node_requests.cpp
   void route(std::uint64_t id);
@@ -161,6 +241,18 @@ class Node::Impl final : public node::ReplicaHost,
   Status failure_;
   std::uint64_t ticks_ = 0;
   bool bootstrap_proposed_ = false;
+  bool started_ = false;  // open() is done: groups may be created at runtime
+
+  // Migration state (node_migration.cpp).
+  std::unique_ptr<node::MigrationCoordinator> coordinator_;
+  node::BackgroundWorker worker_;
+  std::map<ShardId, std::unique_ptr<VerifySession>> verify_sessions_;  // as shard leader
+  std::map<ShardId, std::unique_ptr<TargetSession>> target_sessions_;  // as target
+  std::map<std::pair<GroupId, NodeId>, std::unique_ptr<SnapshotQueue>> snapshot_queues_;
+  node::TokenBucket node_bucket_;
+  std::atomic<std::uint64_t> snapshot_bytes_sent_{0};
+  std::atomic<std::uint64_t> shards_dropped_{0};
+  std::atomic<std::uint64_t> bytes_freed_{0};
 
   // Counters for /metrics (loop thread writes, any thread reads).
   std::atomic<std::uint64_t> requests_local_{0};

@@ -65,7 +65,7 @@ Result<RpcRequest> decode_rpc_request(std::string_view bytes) {
   RpcRequest request;
   std::uint8_t op = 0;
   std::uint8_t consistency = 0;
-  if (!r.u8(op) || op < 1 || op > 5) return malformed("request", "the operation");
+  if (!r.u8(op) || op < 1 || op > 9) return malformed("request", "the operation");
   if (!r.u8(consistency) || consistency > 2) return malformed("request", "the consistency");
   request.op = static_cast<RpcOp>(op);
   request.consistency = static_cast<ReadConsistency>(consistency);

@@ -31,6 +31,14 @@ enum class RpcOp : std::uint8_t {
   kRemove = 3,
   kAddNode = 4,    // key = node id, value = address; served by the metadata leader
   kNodeStats = 5,  // this node's replicas: keys, bytes, leadership (NodeStats)
+  // Migration (value = an encoded call of migration_wire.hpp; the reply's
+  // value an encoded report):
+  kMigrateShard = 6,    // coordinator -> the shard's leader (ShardCall)
+  kMigrateTarget = 7,   // the shard's leader -> the target (TargetCall)
+  kDropShard = 8,       // coordinator -> a node: key = shard id, if_version =
+                        // the epoch its view must have reached; reply version
+                        // = bytes freed
+  kMigrationAdmin = 9,  // any node -> the metadata leader (AdminCall)
 };
 
 struct RpcRequest {

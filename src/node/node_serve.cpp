@@ -62,6 +62,10 @@ void Node::Impl::serve_forwarded(const Envelope& envelope) {
     serve_admin(*rpc, std::move(answer));
     return;
   }
+  if (rpc->op >= node::RpcOp::kMigrateShard) {
+    serve_migration(*rpc, std::move(answer));
+    return;
+  }
   if (Status v = validate(*rpc); !v.is_ok()) {
     answer(response_with(std::move(v)));
     return;

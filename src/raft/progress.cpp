@@ -108,8 +108,15 @@ bool Progress::paused() const {
 }
 
 PeerProgress Progress::info() const {
-  return PeerProgress{match_, next_, state_, inflights_.count(), inflights_.bytes(), learner_,
-                      recent_active_};
+  PeerProgress p;
+  p.match = match_;
+  p.next = next_;
+  p.state = state_;
+  p.inflight_messages = inflights_.count();
+  p.inflight_bytes = inflights_.bytes();
+  p.learner = learner_;
+  p.recent_active = recent_active_;
+  return p;
 }
 
 }  // namespace nodenomad

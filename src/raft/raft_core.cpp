@@ -299,7 +299,16 @@ std::optional<PeerProgress> RaftCore::progress(const NodeId& peer) const {
   if (role_ != RaftRole::kLeader) return std::nullopt;
   const Progress* p = tracker_.find(peer);
   if (p == nullptr) return std::nullopt;
-  return p->info();
+  PeerProgress info = p->info();
+  if (auto it = snapshot_sends_.find(peer); it != snapshot_sends_.end()) {
+    const SnapshotSend& s = it->second;
+    std::uint64_t unacked = 0;
+    for (const SnapshotChunk& c : s.unacked) unacked += c.data.size();
+    info.snapshot_index = s.meta.index;
+    info.snapshot_bytes_sent = s.next_offset;
+    info.snapshot_bytes_acked = s.next_offset - unacked;
+  }
+  return info;
 }
 
 }  // namespace nodenomad

@@ -17,6 +17,8 @@ constexpr std::size_t kMaxPathBytes = 4096;  // PATH_MAX on Linux
 constexpr std::uint64_t kMinWalBytes = 1ull << 20;
 constexpr std::uint64_t kMaxWalBytes = 1ull << 50;
 constexpr std::uint64_t kMinChunkBytes = 4ull << 10;
+// A chunk and its envelope must fit one peer frame with room to spare.
+constexpr std::uint64_t kMaxChunkBytes = 32ull << 20;
 constexpr std::uint64_t kMaxFrameBytes = 64ull << 20;
 
 template <typename T>
@@ -90,7 +92,7 @@ std::string show_members(const std::vector<ClusterMember>& members) {
   return out;
 }
 
-const std::array<SettingSpec, 19> kSettings = {{
+const std::array<SettingSpec, 21> kSettings = {{
     {"NODE_ID", "ID", "node-1", "this node's id, unique in the cluster",
      [](std::string_view t, NodeConfig& c) {
        NN_ASSIGN_OR_RETURN(c.node_id, parse_node_id(t));
@@ -136,14 +138,24 @@ const std::array<SettingSpec, 19> kSettings = {{
        return assign_size(t, kMinWalBytes, kMaxWalBytes, c.max_wal_bytes);
      },
      [](const NodeConfig& c) { return format_size_bytes(c.max_wal_bytes); }},
-    {"MAX_CONCURRENT_MIGRATIONS", "N", "3", "shard moves this node runs at once",
+    {"MAX_CONCURRENT_MIGRATIONS", "N", "3", "shard moves running at once in the cluster",
      [](std::string_view t, NodeConfig& c) {
        return assign_uint(t, 1, 64, c.max_concurrent_migrations);
      },
      [](const NodeConfig& c) { return std::to_string(c.max_concurrent_migrations); }},
+    {"MAX_NODE_MIGRATIONS", "N", "3", "shard moves one node takes part in at once",
+     [](std::string_view t, NodeConfig& c) {
+       return assign_uint(t, 1, 64, c.max_node_migrations);
+     },
+     [](const NodeConfig& c) { return std::to_string(c.max_node_migrations); }},
+    {"MIGRATION_BANDWIDTH", "SIZE", "0", "migration bytes/s this node sends in all (0: no limit)",
+     [](std::string_view t, NodeConfig& c) {
+       return assign_size(t, 0, 1ull << 40, c.migration_bandwidth_bytes_per_s);
+     },
+     [](const NodeConfig& c) { return format_size_bytes(c.migration_bandwidth_bytes_per_s); }},
     {"MIGRATION_CHUNK_SIZE", "SIZE", "1MB", "bytes per migration transfer message",
      [](std::string_view t, NodeConfig& c) {
-       return assign_size(t, kMinChunkBytes, kMaxFrameBytes, c.migration_chunk_bytes);
+       return assign_size(t, kMinChunkBytes, kMaxChunkBytes, c.migration_chunk_bytes);
      },
      [](const NodeConfig& c) { return format_size_bytes(c.migration_chunk_bytes); }},
     {"MIGRATION_TIMEOUT", "DURATION", "30s", "a migration stage without progress this long fails",

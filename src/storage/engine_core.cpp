@@ -272,6 +272,59 @@ Result<std::unique_ptr<SnapshotSource>> EngineCore::open_snapshot() {
       std::make_unique<SnapshotStream>(std::move(captured), options_.snapshot_record_bytes));
 }
 
+std::shared_ptr<const StateCapture> EngineCore::capture() const {
+  std::shared_ptr<const CapturedState> captured;
+  {
+    std::shared_lock lock(state_mu_);
+    captured = capture_state(*state_);
+  }
+  return std::shared_ptr<const StateCapture>(new StateCapture(std::move(captured)));
+}
+
+Status EngineCore::replace_buckets(const std::vector<std::uint32_t>& buckets,
+                                   const std::vector<std::string>& chunks) {
+  if (standalone()) {
+    return Status::not_supported(
+        "replace_buckets() is for replicated mode; a standalone engine's state is its WAL's");
+  }
+  if (failed_.load(std::memory_order_acquire)) {
+    return Status::failed("the storage engine failed after an I/O error; the replica must stop");
+  }
+  NN_ASSIGN_OR_RETURN(const BucketSet set, make_bucket_set(buckets));
+  // Only the apply thread (this one) changes the state in replicated mode,
+  // so what is read under the shared lock still holds under the exclusive
+  // one below; readers are kept waiting only for the swap itself.
+  const KvState* state_seen = nullptr;
+  LogIndex applied;
+  {
+    std::shared_lock lock(state_mu_);
+    state_seen = state_.get();
+    applied = state_->last_applied();
+  }
+  NN_ASSIGN_OR_RETURN(BucketImport import, parse_bucket_export(chunks, set, applied, limits_));
+  std::vector<RecordRef> current;
+  {
+    std::shared_lock lock(state_mu_);
+    current = state_->map().capture();
+  }
+  const std::vector<RecordRef> replaced = keep_records_in(std::move(current), set);
+  const std::size_t keys_in = import.records.size();
+  {
+    std::unique_lock lock(state_mu_);
+    NN_ASSERT(state_.get() == state_seen && state_->last_applied() == applied,
+              "replace_buckets ran concurrently with apply or restore");
+    KvMap& map = state_->map();
+    for (const RecordRef& r : replaced) map.erase(r->key());
+    for (RecordRef& r : import.records) map.put(std::move(r));
+    state_->set_version_floor(import.version_floor);
+  }
+  log(LogLevel::kInfo, "storage",
+      fmt::format("replaced {} buckets at index {}: {} keys out, {} in, version floor {}",
+                  set.count(), applied.value(), replaced.size(), keys_in,
+                  import.version_floor));
+  return Status::ok();  // the replaced records are freed here, outside the lock
+}
+
 void EngineCore::enter_failed(const Status& reason) {
   log(LogLevel::kError, "storage",
       fmt::format("the storage engine is failed and refuses writes from now on: {}",

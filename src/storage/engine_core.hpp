@@ -66,6 +66,11 @@ class EngineCore {
   Status install_restored(std::unique_ptr<KvState> state, std::unique_ptr<WritableFile> file,
                           const std::string& temp_path);
 
+  // Digests and bucket repair (storage_engine.hpp says the contracts).
+  std::shared_ptr<const StateCapture> capture() const;
+  Status replace_buckets(const std::vector<std::uint32_t>& buckets,
+                         const std::vector<std::string>& chunks);
+
  private:
   EngineCore(StorageOptions options, FileSystem& fs, Clock& clock);
   Status recover();

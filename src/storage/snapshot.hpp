@@ -1,5 +1,7 @@
 // Snapshots of a KvState (layout: snapshot_format.hpp): capturing one,
-// streaming it, parsing one back, and the snapshot files.
+// streaming it, parsing one back, and the snapshot files. Also bucket
+// exports, a snapshot's sibling that carries only some digest buckets
+// (StateCapture::export_buckets, StorageEngine::replace_buckets).
 //
 // Consistency while writes go on: capture_state() takes a reference to every
 // current record (records are immutable, see record.hpp). The capture costs
@@ -12,7 +14,9 @@
 // SnapshotStream and a SnapshotParser are used by one thread at a time.
 #pragma once
 
+#include <bitset>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +26,7 @@
 #include "nodenomad/file_system.hpp"
 #include "nodenomad/state_machine.hpp"
 #include "nodenomad/status.hpp"
+#include "nodenomad/storage/shard_digest.hpp"
 #include "storage/kv_state.hpp"
 #include "storage/record.hpp"
 
@@ -61,6 +66,28 @@ class SnapshotStream final : public SnapshotSource {
   std::string payload_;               // scratch for one payload
 };
 
+// Cuts a stream of framed records (common/record_format.hpp) arriving in
+// chunks of any size into payloads, with the checks of record::scan: the
+// header's own checksum before its length is trusted, then the length's
+// bound, then the payload's checksum. Memory: at most one incomplete record
+// is held back between feed() calls.
+class FramedRecordReader {
+ public:
+  using OnRecord = std::function<Status(std::string_view payload, std::uint64_t offset)>;
+  // Calls on_record for each record completed by `bytes`, stopping at the
+  // first error it returns. A framing error is kCorruption "<what> at offset
+  // <stream offset>". Nothing is consumed past an error.
+  Status feed(std::string_view bytes, const OnRecord& on_record);
+  // True while a record is incomplete (a stream must not end there).
+  bool holds_partial() const { return !partial_.empty(); }
+  // The stream offset of the first byte not yet handed out as a record.
+  std::uint64_t offset() const { return stream_offset_; }
+
+ private:
+  std::string partial_;               // an incomplete record between feed() calls
+  std::uint64_t stream_offset_ = 0;   // stream offset of partial_'s first byte
+};
+
 // Rebuilds a KvState from snapshot records; refuses anything malformed with
 // kCorruption naming `source_name` and the offset.
 class SnapshotParser {
@@ -92,8 +119,7 @@ class SnapshotParser {
   std::uint64_t keys_read_ = 0;
   std::uint64_t entry_records_ = 0;
   bool trailer_seen_ = false;
-  std::string partial_;               // an incomplete record between feed() calls
-  std::uint64_t stream_offset_ = 0;   // stream offset of partial_'s first byte
+  FramedRecordReader reader_;         // feed()'s framing
 };
 
 // Loads a snapshot file; a torn or incomplete one is kCorruption (snapshot
@@ -113,5 +139,79 @@ Status remove_snapshots_except(FileSystem& fs, const std::string& dir,
 
 // The index of the newest snapshot file in `dir`, if any.
 Result<std::optional<LogIndex>> find_newest_snapshot(FileSystem& fs, const std::string& dir);
+
+// --- Bucket exports ---------------------------------------------------------
+//
+// The records of some digest buckets (shard_digest.hpp) of a capture, with
+// its index and version floor: what StateCapture::export_buckets() sends and
+// StorageEngine::replace_buckets() installs. A stream of records framed by
+// common/record_format.hpp, like a snapshot, cut into chunks at any byte (a
+// record may span chunks). Its record kinds differ from the snapshot's, so a
+// snapshot parser refuses an export and the other way round: an export of a
+// few buckets can never be restored as a whole state.
+//
+//   kind 17, header (first record):
+//     +---------+------------+-------------------+-------------------+
+//     | kind u8 | format u16 | applied_index u64 | version_floor u64 |
+//     | = 17    | = 1        |                   |                   |
+//     +---------+------------+-------------------+-------------------+
+//     +------------------+-------------------------------------------+
+//     | bucket_count u16 | bucket_count x bucket u16                 |
+//     | 0..256           | ascending, distinct, < kDigestBuckets     |
+//     +------------------+-------------------------------------------+
+//
+//   kind 18, entries (any number; each packs entries up to
+//   kBucketExportRecordBytes, or one entry if it alone is larger):
+//     +---------+-----------+-------------------------------------------+
+//     | kind u8 | count u32 | count x entry (snapshot_format.hpp's)     |
+//     | = 18    |  >= 1     | each key in one of the header's buckets   |
+//     +---------+-----------+-------------------------------------------+
+//
+//   kind 19, trailer (last record; nothing may follow):
+//     +---------+---------------+-------------------+-------------------------------+
+//     | kind u8 | key_count u64 | entry_records u64 | bucket_count x bucket_sum u64 |
+//     | = 19    |               |                   | in the header's bucket order  |
+//     +---------+---------------+-------------------+-------------------------------+
+//
+// The trailer's sums are the digest's bucket sums of the exported records:
+// the importer recomputes them from what it parsed, so an export that lost,
+// gained or changed a record (or a chunk) is refused before it is installed.
+
+inline constexpr std::uint8_t kBucketExportKindHeader = 17;
+inline constexpr std::uint8_t kBucketExportKindEntries = 18;
+inline constexpr std::uint8_t kBucketExportKindTrailer = 19;
+inline constexpr std::uint16_t kBucketExportFormat = 1;
+inline constexpr std::size_t kBucketExportRecordBytes = 64u << 10;
+
+using BucketSet = std::bitset<kDigestBuckets>;
+
+// The set of `buckets`; kInvalidArgument naming the first number >=
+// kDigestBuckets.
+Result<BucketSet> make_bucket_set(const std::vector<std::uint32_t>& buckets);
+
+// The records of `records` whose keys are in `buckets`; the others' references
+// are dropped on the way (one pass over the records, not two).
+std::vector<RecordRef> keep_records_in(std::vector<RecordRef> records, const BucketSet& buckets);
+
+// The export of `buckets` of `captured` in chunks of at most max_chunk_bytes
+// (kInvalidArgument if 0); at least one chunk.
+Result<std::vector<std::string>> export_captured_buckets(const CapturedState& captured,
+                                                         const BucketSet& buckets,
+                                                         std::size_t max_chunk_bytes);
+
+// A parsed, checked export: the records to install, one per key.
+struct BucketImport {
+  std::uint64_t version_floor = 0;
+  std::vector<RecordRef> records;
+};
+
+// Parses the chunks of one whole export and checks it all before anything is
+// installed: framing and checksums, that it is exactly `buckets` at `index`,
+// that every key is in those buckets, once, within `limits`, and that the
+// trailer's counts and bucket sums match what was read. kInvalidArgument
+// naming the chunk and the stream offset otherwise.
+Result<BucketImport> parse_bucket_export(const std::vector<std::string>& chunks,
+                                         const BucketSet& buckets, LogIndex index,
+                                         KvLimits limits);
 
 }  // namespace nodenomad::storage

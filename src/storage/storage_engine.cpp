@@ -212,4 +212,13 @@ Result<std::unique_ptr<SnapshotSink>> StorageEngine::begin_restore(LogIndex inde
   return core_->begin_restore(index);
 }
 
+Result<std::shared_ptr<const StateCapture>> StorageEngine::capture() const {
+  return core_->capture();
+}
+
+Status StorageEngine::replace_buckets(const std::vector<std::uint32_t>& buckets,
+                                      const std::vector<std::string>& chunks) {
+  return core_->replace_buckets(buckets, chunks);
+}
+
 }  // namespace nodenomad

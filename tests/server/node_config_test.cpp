@@ -261,7 +261,7 @@ TEST_CASE("ranges are checked with the accepted range in the message", "[server]
   CHECK(load_error({"--max-wal-size", "1KB"}) ==
         "--max-wal-size=\"1KB\" (variable MAX_WAL_SIZE): out of range; expected a size from "
         "1MB to 1024TB (1KB = 1024 bytes)");
-  CHECK(load_error({"--migration-chunk-size", "128MB"}).find("from 4KB to 64MB") !=
+  CHECK(load_error({"--migration-chunk-size", "128MB"}).find("from 4KB to 32MB") !=
         std::string::npos);
   CHECK(load_error({"--migration-timeout", "500ms"}) ==
         "--migration-timeout=\"500ms\" (variable MIGRATION_TIMEOUT): out of range; expected a "

@@ -87,6 +87,12 @@ struct PeerProgress {
   std::uint64_t inflight_bytes = 0;
   bool learner = false;
   bool recent_active = false;
+  // While a snapshot is streamed to the peer (state kSnapshot): the index it
+  // covers, the bytes read from the state machine and sent, and the bytes
+  // the peer acknowledged. Zero otherwise.
+  LogIndex snapshot_index;
+  std::uint64_t snapshot_bytes_sent = 0;
+  std::uint64_t snapshot_bytes_acked = 0;
 };
 
 class RaftEngine {

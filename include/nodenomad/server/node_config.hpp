@@ -78,8 +78,12 @@ struct NodeConfig {
   // MAX_WAL_SIZE: log bytes kept before a snapshot lets them go. 1GB.
   std::uint64_t max_wal_bytes = 1ull << 30;
 
-  // MAX_CONCURRENT_MIGRATIONS. 3.
+  // MAX_CONCURRENT_MIGRATIONS: moves running at once in the cluster. 3.
   std::uint32_t max_concurrent_migrations = 3;
+  // MAX_NODE_MIGRATIONS: moves one node takes part in at once. 3.
+  std::uint32_t max_node_migrations = 3;
+  // MIGRATION_BANDWIDTH: snapshot bytes/s this node sends in all; 0 = no limit.
+  std::uint64_t migration_bandwidth_bytes_per_s = 0;
   // MIGRATION_CHUNK_SIZE: bytes per transfer message. 1MB.
   std::uint64_t migration_chunk_bytes = 1ull << 20;
   // MIGRATION_TIMEOUT: a stage making no progress for this long fails. 30s.

@@ -16,8 +16,8 @@
 //
 // Thread safety:
 //   - Reads (get, get_into, get_many, find_due_keys, validate_command, stats,
-//     failed, last_applied_index, open_snapshot) may be called from any
-//     thread at any time, in both modes.
+//     failed, last_applied_index, open_snapshot, capture) may be called from
+//     any thread at any time, in both modes.
 //   - Standalone writes (set, compare_and_set, remove, remove_if_version,
 //     expire_due, submit, submit_all, snapshot, flush) may be called from
 //     any thread.
@@ -27,10 +27,12 @@
 //     their callbacks. A callback may submit() again, but must not call a
 //     blocking write, snapshot() or flush() (asserted: it would wait for the
 //     round that is running it).
-//   - apply() and begin_restore() (replicated mode) are called from one
-//     thread, as state_machine.hpp says; reads may run concurrently.
+//   - apply(), begin_restore() and replace_buckets() (replicated mode) are
+//     called from one thread, as state_machine.hpp says; reads and capture()
+//     may run concurrently. A StateCapture may be used from any thread.
 //   - Nothing may be in flight when the engine is destroyed. A SnapshotSource
-//     may outlive the engine (it owns what it streams); a SnapshotSink may not.
+//     and a StateCapture may outlive the engine (they own what they read); a
+//     SnapshotSink may not.
 //
 // Errors: a write's WriteResult.status is one of kOk, kVersionMismatch
 // (current_version says what the key holds), kInvalidArgument (a limit: the
@@ -58,6 +60,7 @@
 #include "nodenomad/state_machine.hpp"
 #include "nodenomad/status.hpp"
 #include "nodenomad/storage/command.hpp"
+#include "nodenomad/storage/shard_digest.hpp"
 #include "nodenomad/storage/storage_options.hpp"
 #include "nodenomad/types.hpp"
 
@@ -65,6 +68,7 @@ namespace nodenomad {
 
 namespace storage {
 class EngineCore;
+struct CapturedState;
 }
 
 struct ReadResult {
@@ -111,6 +115,43 @@ struct StorageStats {
 
 // A kExpire command for `due` stamped with `now`; its views point into `due`.
 KvCommand make_expire_command(WallTime now, const std::vector<DueKey>& due);
+
+// An immutable point-in-time view of one engine's state, from
+// StorageEngine::capture(): what a shard's digest and bucket repair read.
+//
+// Thread safety: every method is const and may run on any thread, while the
+// engine goes on applying; share it through the shared_ptr. It may outlive
+// the engine. Memory: it holds a reference to every record it covers, so a
+// record overwritten or removed since stays in memory while it lives (as
+// for a snapshot stream, docs/storage.md "Snapshots").
+class StateCapture {
+ public:
+  LogIndex index() const;                  // the applied index it reflects
+  std::uint64_t keys() const;              // stored keys, expired-but-not-removed included
+  std::uint64_t version_floor() const;
+  // The digest of the captured state (shard_digest.hpp). O(keys): about as
+  // fast as the records can be read from memory (docs/storage.md has the
+  // figures); meant for a background thread.
+  ShardDigest digest() const;
+  // The records of `buckets` (key, value, version, expiry: everything the
+  // digest covers), with the capture's index and version floor, for
+  // StorageEngine::replace_buckets() on another replica. A bucket export
+  // (layout: src/storage/snapshot.hpp) cut into chunks of at most
+  // max_chunk_bytes each, in order; a record may span chunks. There is at
+  // least one chunk, even for empty buckets (the export then carries the
+  // version floor and says the buckets are empty). `buckets` may come in
+  // any order; duplicates count once. kInvalidArgument for a bucket number
+  // >= kDigestBuckets or max_chunk_bytes 0. Cost: O(keys) to pick the
+  // records, and memory for the records exported (each bucket holds about
+  // 1/256 of the keys): export a group of buckets at a time to bound it.
+  Result<std::vector<std::string>> export_buckets(const std::vector<std::uint32_t>& buckets,
+                                                  std::size_t max_chunk_bytes) const;
+
+ private:
+  friend class storage::EngineCore;
+  explicit StateCapture(std::shared_ptr<const storage::CapturedState> captured);
+  std::shared_ptr<const storage::CapturedState> captured_;
+};
 
 class StorageEngine final : public StateMachine {
  public:
@@ -188,6 +229,32 @@ class StorageEngine final : public StateMachine {
   // Replicated mode: the state is replaced (and persisted, with a directory)
   // when the sink's finish() returns OK.
   Result<std::unique_ptr<SnapshotSink>> begin_restore(LogIndex index) override;
+
+  // --- digests and bucket repair (shard_digest.hpp) ---
+  // Both modes, any thread: the state as of last_applied_index() at the
+  // time. Cheap: the snapshot capture (one reference per record, under the
+  // shared state lock; 25-45 ms per million keys). Always OK today.
+  Result<std::shared_ptr<const StateCapture>> capture() const;
+  // Replicated mode, on the apply thread, between applies: replaces every
+  // key of `buckets` with exactly the records in `chunks` (from
+  // export_buckets() of a capture taken at this engine's current
+  // last_applied_index() on another replica), and the version floor with the
+  // exporter's. last_applied_index() does not change. Afterwards a new
+  // capture's digest has the exporter's sums for those buckets and its
+  // version floor; with the same state elsewhere, the same root.
+  // On any error the state is unchanged:
+  //   kInvalidArgument: a bucket number >= kDigestBuckets; a malformed or
+  //     damaged chunk, or chunks missing or out of order (the message names
+  //     the chunk and the offset); an export of another bucket set than
+  //     `buckets`, or holding a key outside them; an export taken at another
+  //     index; a record over this engine's key or value limit.
+  //   kNotSupported in standalone mode; kFailed if the engine is failed.
+  // Not persisted by itself: a reopen comes back to the newest snapshot file
+  // and the log after it. Call snapshot() after a repair to keep it.
+  // Cost: O(keys) to find the buckets' current records (no lock that
+  // blocks readers), then the exclusive state lock for O(records replaced).
+  Status replace_buckets(const std::vector<std::uint32_t>& buckets,
+                         const std::vector<std::string>& chunks);
 
  private:
   explicit StorageEngine(std::unique_ptr<storage::EngineCore> core);

@@ -1,0 +1,171 @@
+// Shard digests and bucket repair (shard_digest.hpp), one thread, in memory:
+// how long StorageEngine::capture() holds things up, how fast a capture is
+// digested, and what a repair of a few buckets costs (the export on one
+// replica, replace_buckets() on the other's apply thread).
+//
+//   storage_digest_bench [--keys=1000000] [--value-bytes=100]
+//                        [--big-keys=100000] [--big-value-bytes=1024]
+//                        [--key-bytes=16] [--repair-buckets=4] [--runs=3] [--quick]
+//
+// Two states are measured: --keys keys of --value-bytes, then --big-keys
+// keys of --big-value-bytes. Prints one JSON line per figure; each timed
+// figure is the median of --runs runs, with the thread's CPU time next to
+// the wall time (the machine is shared).
+#include <algorithm>
+
+#include "nodenomad/storage/storage_engine.hpp"
+#include "storage_bench_common.hpp"
+
+namespace nodenomad::bench {
+namespace {
+
+const WallTime kNow{std::chrono::milliseconds{1'700'000'000'000}};
+
+struct Shape {
+  std::uint64_t keys;
+  std::size_t key_bytes;
+  std::size_t value_bytes;
+};
+
+struct Timing {
+  double seconds = 0;
+  double cpu_seconds = 0;
+};
+
+// The median wall time of `runs` runs of `body`, with that run's CPU time.
+template <typename Body>
+Timing median_of(std::uint64_t runs, Body&& body) {
+  std::vector<Timing> timings;
+  for (std::uint64_t i = 0; i < runs; ++i) {
+    Stopwatch watch;
+    body();
+    timings.push_back({watch.seconds(), watch.cpu_seconds()});
+  }
+  std::sort(timings.begin(), timings.end(),
+            [](const Timing& a, const Timing& b) { return a.seconds < b.seconds; });
+  return timings[timings.size() / 2];
+}
+
+// A replicated engine holding shape.keys keys, written in a random order
+// through apply (as a replica builds its state).
+std::unique_ptr<StorageEngine> build_state(const Shape& shape, Rng& rng) {
+  StorageOptions options;
+  options.mode = StorageMode::kReplicated;
+  auto opened = StorageEngine::open(options);
+  require(opened.is_ok(), opened.status().to_string());
+  auto engine = std::move(opened).value();
+  std::string command;
+  std::uint64_t index = 0;
+  for (std::uint32_t i : shuffled(shape.keys, rng)) {
+    const std::string key = make_key(i, shape.key_bytes);
+    const std::string value = make_value(rng, shape.value_bytes);
+    KvCommand set;
+    set.issued_at = kNow;
+    set.key = key;
+    set.value = value;
+    command.clear();
+    encode_kv_command(set, command);
+    require(engine->apply(LogIndex(++index), command).is_ok(), "apply");
+  }
+  return engine;
+}
+
+void bench_shape(const Shape& shape, std::uint64_t repair_buckets, std::uint64_t runs, Rng& rng) {
+  auto engine = build_state(shape, rng);
+  const double state_bytes =
+      static_cast<double>(shape.keys * (shape.key_bytes + shape.value_bytes));
+
+  // Every run's capture is kept until all are taken, so that dropping one
+  // (a decrement per record) is not in the next run's time.
+  std::vector<std::shared_ptr<const StateCapture>> captures;
+  captures.reserve(runs);
+  const Timing capture = median_of(runs, [&] {
+    auto taken = engine->capture();
+    require(taken.is_ok(), "capture");
+    captures.push_back(std::move(taken).value());
+  });
+  std::shared_ptr<const StateCapture> captured = captures.back();
+  captures.clear();
+  require(captured->keys() == shape.keys, "the capture holds every key");
+  JsonLine("storage_capture")
+      .add("keys", shape.keys)
+      .add("value_bytes", static_cast<std::uint64_t>(shape.value_bytes))
+      .add("ms", capture.seconds * 1e3)
+      .add("cpu_ms", capture.cpu_seconds * 1e3)
+      .add("ns_per_key", capture.seconds * 1e9 / static_cast<double>(shape.keys))
+      .print();
+
+  ShardDigest digest;
+  const Timing digesting = median_of(runs, [&] { digest = captured->digest(); });
+  require(digest.keys == shape.keys && digest.bytes == static_cast<std::uint64_t>(state_bytes),
+          "the digest covers every key");
+  JsonLine("storage_digest")
+      .add("keys", shape.keys)
+      .add("key_bytes", static_cast<std::uint64_t>(shape.key_bytes))
+      .add("value_bytes", static_cast<std::uint64_t>(shape.value_bytes))
+      .add("mb_per_s", state_bytes / digesting.seconds / 1e6)
+      .add("keys_per_s", static_cast<double>(shape.keys) / digesting.seconds)
+      .add("mb_per_cpu_s", state_bytes / digesting.cpu_seconds / 1e6)
+      .add("keys_per_cpu_s", static_cast<double>(shape.keys) / digesting.cpu_seconds)
+      .add("ms", digesting.seconds * 1e3)
+      .print();
+
+  // A repair of the first few buckets. The export is replaced on the same
+  // engine, at the index it was taken at: the same work as on a diverged
+  // replica, and the state comes out the same.
+  std::vector<std::uint32_t> buckets;
+  for (std::uint32_t b = 0; b < repair_buckets && b < kDigestBuckets; ++b) buckets.push_back(b);
+  std::vector<std::string> chunks;
+  const Timing exporting = median_of(runs, [&] {
+    auto exported = captured->export_buckets(buckets, 1u << 20);
+    require(exported.is_ok(), exported.status().to_string());
+    chunks = std::move(exported).value();
+  });
+  std::uint64_t export_bytes = 0;
+  for (const std::string& chunk : chunks) export_bytes += chunk.size();
+  JsonLine("storage_bucket_export")
+      .add("keys", shape.keys)
+      .add("buckets", static_cast<std::uint64_t>(buckets.size()))
+      .add("export_bytes", export_bytes)
+      .add("ms", exporting.seconds * 1e3)
+      .add("cpu_ms", exporting.cpu_seconds * 1e3)
+      .print();
+
+  captured.reset();
+  const Timing replacing = median_of(runs, [&] {
+    const Status replaced = engine->replace_buckets(buckets, chunks);
+    require(replaced.is_ok(), replaced.to_string());
+  });
+  auto after = engine->capture();
+  require(after.is_ok() && (*after)->digest() == digest,
+          "a repair with the same records changes nothing");
+  JsonLine("storage_replace_buckets")
+      .add("keys", shape.keys)
+      .add("buckets", static_cast<std::uint64_t>(buckets.size()))
+      .add("ms", replacing.seconds * 1e3)
+      .add("cpu_ms", replacing.cpu_seconds * 1e3)
+      .print();
+}
+
+}  // namespace
+}  // namespace nodenomad::bench
+
+int main(int argc, char** argv) {
+  using namespace nodenomad::bench;
+  quiet_routine_logs();
+  const Flags flags(argc, argv, {"big-keys", "big-value-bytes", "key-bytes", "keys",
+                                 "repair-buckets", "runs", "value-bytes"});
+  const std::size_t key_bytes = flags.number("key-bytes", 16, 16);
+  const Shape small{flags.number("keys", 1'000'000, 50'000), key_bytes,
+                    flags.number("value-bytes", 100, 100)};
+  const Shape big{flags.number("big-keys", 100'000, 5'000), key_bytes,
+                  flags.number("big-value-bytes", 1024, 1024)};
+  const std::uint64_t repair_buckets = flags.number("repair-buckets", 4, 4);
+  const std::uint64_t runs = std::max<std::uint64_t>(flags.number("runs", 3, 1), 1);
+  require(small.keys > 0 && big.keys > 0 && key_bytes >= 8, "--keys > 0 and --key-bytes >= 8");
+  JsonLine("storage_digest_machine").add("load_average_1min", load_average_1min()).print();
+  nodenomad::Rng rng(42);
+  bench_shape(small, repair_buckets, runs, rng);
+  bench_shape(big, repair_buckets, runs, rng);
+  return 0;
+}

@@ -1,0 +1,82 @@
+// BackgroundWorker: one thread that runs long computations off the node's
+// event loop (a shard digest over a captured state). A task must not touch
+// the node: it posts its result back to the loop itself.
+//
+// Thread safety: submit() from any thread; stop() (and the destructor) from
+// any thread but the worker's; tasks queued and not started are dropped.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "nodenomad/event_loop.hpp"
+
+namespace nodenomad::node {
+
+class BackgroundWorker {
+ public:
+  BackgroundWorker() = default;
+  ~BackgroundWorker() { stop(); }
+  BackgroundWorker(const BackgroundWorker&) = delete;
+  BackgroundWorker& operator=(const BackgroundWorker&) = delete;
+
+  // Runs tasks as tasks of `loop` instead of on a thread (deterministic
+  // simulation; NodeOptions::background_loop). Before the first submit().
+  void run_inline_on(EventLoop* loop) { inline_loop_ = loop; }
+
+  void submit(std::function<void()> task) {
+    if (inline_loop_ != nullptr) {
+      inline_loop_->post([this, task = std::move(task)] {
+        {
+          std::lock_guard lock(mu_);
+          if (stopped_) return;
+        }
+        task();
+      });
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      tasks_.push_back(std::move(task));
+      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    }
+    wake_.notify_one();
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopped_ = true;
+      tasks_.clear();
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      wake_.wait(lock, [this] { return stopped_ || !tasks_.empty(); });
+      if (stopped_) return;
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+
+  EventLoop* inline_loop_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+}  // namespace nodenomad::node

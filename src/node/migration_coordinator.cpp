@@ -1,0 +1,715 @@
+// The coordinator of shard migrations (see migration_coordinator.hpp).
+#include "node/migration_coordinator.hpp"
+
+#include <fmt/format.h>
+
+#include "node/node_impl.hpp"
+#include "nodenomad/logging.hpp"
+#include "nodenomad/migration/migration_plan.hpp"
+
+namespace nodenomad::node {
+
+namespace {
+
+// Steps run at most this often (each waits for its own call to finish).
+constexpr std::uint64_t kStepIntervalMs = 100;
+// Transfer is over once the learner is this close to the leader's commit.
+constexpr std::uint64_t kCatchUpEntries = 100;
+// Attempts at dropping a copy before the operation goes on without it (the
+// copy is then an orphan; it is dropped by the source once it asks again).
+constexpr int kDropAttempts = 30;
+// A rolled-back target that does not answer keeps an orphan copy (it holds
+// no vote, so nothing depends on it); the operation ends sooner.
+constexpr int kRollbackDropAttempts = 3;
+
+bool contains(const std::vector<NodeId>& v, const NodeId& n) {
+  return std::find(v.begin(), v.end(), n) != v.end();
+}
+
+std::vector<NodeId> without(std::vector<NodeId> v, const NodeId& n) {
+  std::erase(v, n);
+  return v;
+}
+
+// Share of the whole move done at the start of each stage (Transfer is
+// weighted by bytes within its band).
+double stage_floor(MigrationStage s) {
+  switch (s) {
+    case MigrationStage::kPrepare: return 0;
+    case MigrationStage::kTransfer: return 5;
+    case MigrationStage::kVerify: return 85;
+    case MigrationStage::kUpdate: return 92;
+    case MigrationStage::kCleanup: return 97;
+    default: return 100;
+  }
+}
+
+}  // namespace
+
+// --- the driver ---
+
+void MigrationCoordinator::tick() {
+  if (!node_.leads_metadata()) {
+    live_.clear();  // a later term starts from the records
+    return;
+  }
+  const std::uint64_t now = node_.now_ms();
+  if (now - last_step_ms_ < kStepIntervalMs) return;
+  last_step_ms_ = now;
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  if (!view->initialized() || !view->bootstrap_logged()) return;
+  std::vector<std::pair<MigrationRecord, std::uint64_t>> records;
+  for (const auto& [key, rec] : view->records_in(kMigrationNamespace)) {
+    Result<MigrationRecord> r = decode_migration_record(rec.value);
+    if (!r.is_ok()) continue;  // written by a newer version: not ours to drive
+    records.emplace_back(std::move(*r), rec.version);
+  }
+  // Concurrency: started and unfinished operations, in all and per node.
+  std::uint32_t running = 0;
+  std::map<NodeId, std::uint32_t> per_node;
+  std::map<ShardId, bool> shard_busy;
+  for (const auto& [r, v] : records) {
+    if (!r.started || migration_stage_terminal(r.stage)) continue;
+    ++running;
+    ++per_node[r.source];
+    ++per_node[r.target];
+    shard_busy[r.shard] = true;
+  }
+  for (const auto& [r, version] : records) {
+    if (migration_stage_terminal(r.stage)) {
+      live_.erase(r.id);
+      continue;
+    }
+    Live& live = live_[r.id];
+    if (live.busy) continue;
+    if (!r.started) {
+      if (r.cancel_requested) {
+        finish(r, version, MigrationStage::kCancelled, "cancelled before it started");
+        continue;
+      }
+      const std::uint32_t limit = node_.options().max_node_migrations;
+      if (running >= node_.options().max_concurrent_migrations || per_node[r.source] >= limit ||
+          per_node[r.target] >= limit || shard_busy[r.shard]) {
+        continue;  // queued
+      }
+      ++running;
+      ++per_node[r.source];
+      ++per_node[r.target];
+      shard_busy[r.shard] = true;
+      MigrationRecord next = r;
+      next.started = true;
+      next.stage_started_ms = node_.wall_ms();
+      live.stage = MigrationStage::kPrepare;
+      live.progress_ms = now;
+      write(std::move(next), version, "started");
+      continue;
+    }
+    if (live.progress_ms == 0 || live.stage != r.stage || live.rolling_back != r.rolling_back) {
+      // First sight of this stage (here, or after a coordinator change).
+      live.stage = r.stage;
+      live.rolling_back = r.rolling_back;
+      live.progress_ms = now;
+      live.drop_attempts = 0;
+    }
+    step(r, version, live);
+  }
+}
+
+bool MigrationCoordinator::stalled(const Live& live, const MigrationRecord& r) const {
+  if (r.paused) return false;
+  return node_.now_ms() - live.progress_ms > node_.options().migration_timeout_ms;
+}
+
+void MigrationCoordinator::step(const MigrationRecord& r, std::uint64_t version, Live& live) {
+  if (r.rolling_back) return step_rollback(r, version, live);
+  const bool before_update = r.stage < MigrationStage::kUpdate;
+  if (before_update && r.cancel_requested) return roll_back(r, version, "cancelled by request");
+  if (before_update && stalled(live, r)) {
+    return roll_back(r, version,
+                     fmt::format("the {} stage made no progress for {} ms{}",
+                                 migration_stage_name(r.stage),
+                                 node_.options().migration_timeout_ms,
+                                 live.note.empty() ? "" : " (" + live.note + ")"));
+  }
+  switch (r.stage) {
+    case MigrationStage::kPrepare: return step_prepare(r, version, live);
+    case MigrationStage::kTransfer: return step_transfer(r, version, live);
+    case MigrationStage::kVerify: return step_verify(r, version, live);
+    case MigrationStage::kUpdate: return step_update(r, version, live);
+    case MigrationStage::kCleanup: return step_cleanup(r, version, live);
+    default: return;
+  }
+}
+
+// Prepare: the target becomes a learner of the shard in the ShardMap (so it
+// creates the empty replica), then of the shard's Raft group.
+void MigrationCoordinator::step_prepare(const MigrationRecord& r, std::uint64_t version,
+                                        Live& live) {
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  const ShardPlacement& p = view->shard_map().placement(r.shard);
+  if (!p.is_learner(r.target)) {
+    if (p.is_voter(r.target) || p.epoch != r.expected_epoch || !p.is_voter(r.source)) {
+      return finish(r, version, MigrationStage::kFailed,
+                    fmt::format("shard {} changed under the plan (epoch {}, planned at {}); "
+                                "plan again",
+                                r.shard.value(), p.epoch.value(), r.expected_epoch.value()));
+    }
+    return update_placement(r, p, p.replicas, [&] {
+      std::vector<NodeId> l = p.learners;
+      l.push_back(r.target);
+      return l;
+    }());
+  }
+  call_leader(r, ShardAction::kAddLearner, [this, r, version](Live& l, Result<ShardReport> rep) {
+    if (!rep.is_ok()) return;
+    l.note = rep->note;
+    if (!contains(rep->learners, r.target)) return;
+    MigrationRecord next = r;
+    next.bytes_total = rep->bytes;
+    next.keys_total = rep->keys;
+    advance(std::move(next), version, MigrationStage::kTransfer);
+  });
+  (void)live;
+}
+
+// Transfer: the leader streams its snapshot to the learner (Raft's
+// InstallSnapshot, throttled by the node), then the log catches it up.
+void MigrationCoordinator::step_transfer(const MigrationRecord& r, std::uint64_t version,
+                                         Live& live) {
+  (void)live;
+  call_leader(r, ShardAction::kReport, [this, r, version](Live& l, Result<ShardReport> rep) {
+    if (!rep.is_ok()) return;
+    l.note = rep->note;
+    if (!contains(rep->learners, r.target) && !contains(rep->voters, r.target)) {
+      l.note = "the target is no longer a learner of the group";
+      return;
+    }
+    const std::uint64_t now = node_.now_ms();
+    std::uint64_t bytes = l.bytes_done;
+    if (rep->target_snapshotting) {
+      bytes = std::min(rep->snapshot_bytes_acked, std::max(r.bytes_total, rep->snapshot_bytes_acked));
+    } else if (rep->target_match > LogIndex(0)) {
+      bytes = std::max(bytes, r.bytes_total);
+    }
+    if (bytes > l.bytes_done || rep->target_match > l.match || r.paused) l.progress_ms = now;
+    // A smoothed rate over samples at least half a second apart.
+    if (l.rate_ms == 0) {
+      l.rate_ms = now;
+      l.rate_bytes = bytes;
+    } else if (now - l.rate_ms >= 500) {
+      const double sample = static_cast<double>(bytes - std::min(bytes, l.rate_bytes)) * 1000.0 /
+                            static_cast<double>(now - l.rate_ms);
+      l.rate = l.rate == 0 ? sample : 0.5 * l.rate + 0.5 * sample;
+      l.rate_ms = now;
+      l.rate_bytes = bytes;
+    }
+    l.bytes_done = bytes;
+    l.match = std::max(l.match, rep->target_match);
+    const bool caught_up = !rep->target_snapshotting && rep->target_match > LogIndex(0) &&
+                           rep->commit.value() - std::min(rep->commit, rep->target_match).value() <=
+                               kCatchUpEntries;
+    if (!caught_up) return;
+    MigrationRecord next = r;
+    next.bytes_done = std::max(r.bytes_total, bytes);
+    advance(std::move(next), version, MigrationStage::kVerify);
+  });
+}
+
+// Verify: the leader and the learner digest the shard at one index; bad
+// buckets are re-sent by the leader. No promotion without a match.
+void MigrationCoordinator::step_verify(const MigrationRecord& r, std::uint64_t version,
+                                       Live& live) {
+  (void)live;
+  call_leader(r, ShardAction::kVerify, [this, r, version](Live& l, Result<ShardReport> rep) {
+    if (!rep.is_ok()) return;
+    l.note = rep->note;
+    if (rep->verify == VerifyState::kFailed) {
+      MigrationRecord next = r;
+      next.verify_mismatches = rep->verify_mismatches;
+      return roll_back(std::move(next), version, "verify failed: " + rep->note);
+    }
+    if (rep->verify != VerifyState::kMatched) return;
+    MigrationRecord next = r;
+    next.verify_mismatches = rep->verify_mismatches;
+    advance(std::move(next), version, MigrationStage::kUpdate);
+  });
+}
+
+// Update: a joint change makes the target a voter and takes the source out
+// (leadership handed off first if the source leads), then the ShardMap gets
+// the new voters and a new epoch.
+void MigrationCoordinator::step_update(const MigrationRecord& r, std::uint64_t version,
+                                       Live& live) {
+  (void)live;
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  const ShardPlacement& p = view->shard_map().placement(r.shard);
+  if (p.is_voter(r.target) && !p.hosts(r.source)) {
+    return advance(r, version, MigrationStage::kCleanup);
+  }
+  call_leader(r, ShardAction::kPromote, [this, r](Live& l, Result<ShardReport> rep) {
+    if (!rep.is_ok()) return;
+    l.note = rep->note;
+    if (rep->joint || !contains(rep->voters, r.target) || contains(rep->voters, r.source) ||
+        contains(rep->learners, r.source)) {
+      return;
+    }
+    const std::shared_ptr<const ClusterMetadata> now_view = node_.view();
+    const ShardPlacement& cur = now_view->shard_map().placement(r.shard);
+    std::vector<NodeId> replicas = cur.replicas;
+    for (NodeId& n : replicas) {
+      if (n == r.source) n = r.target;
+    }
+    if (!contains(replicas, r.target)) replicas.push_back(r.target);
+    update_placement(r, cur, std::move(replicas), without(cur.learners, r.target));
+  });
+}
+
+// Cleanup: the source drops its copy once its view has the new placement.
+void MigrationCoordinator::step_cleanup(const MigrationRecord& r, std::uint64_t version,
+                                        Live& live) {
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  const Epoch epoch = view->shard_map().placement(r.shard).epoch;
+  RpcRequest rpc;
+  rpc.op = RpcOp::kDropShard;
+  rpc.key = std::to_string(r.shard.value());
+  rpc.if_version = epoch.value();
+  live.busy = true;
+  node_.call_admin(r.source, rpc, [this, r, version](Result<RpcResponse> resp) {
+    auto it = live_.find(r.id);
+    if (it == live_.end()) return;
+    Live& l = it->second;
+    l.busy = false;
+    if (resp.is_ok() && resp->reply.status.is_ok()) {
+      MigrationRecord next = r;
+      next.bytes_freed = resp->reply.version;
+      return finish(std::move(next), version, MigrationStage::kDone, "");
+    }
+    l.note = resp.is_ok() ? std::string(resp->reply.status.message())
+                          : std::string(resp.status().message());
+    if (++l.drop_attempts >= kDropAttempts) {
+      nodenomad::log(LogLevel::kWarn, "migration",
+                     fmt::format("{}: {} did not drop shard {} ({}); it is an orphan copy now",
+                                 r.id, r.source.str(), r.shard.value(), l.note));
+      finish(r, version, MigrationStage::kDone, "");
+    }
+  });
+}
+
+// Rollback (before Update only): the learner leaves the group, then the
+// ShardMap, then its copy is dropped.
+void MigrationCoordinator::step_rollback(const MigrationRecord& r, std::uint64_t version,
+                                         Live& live) {
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  const ShardPlacement& p = view->shard_map().placement(r.shard);
+  const MigrationStage end = r.cancel_requested ? MigrationStage::kCancelled
+                                                : MigrationStage::kFailed;
+  if (p.is_learner(r.target)) {
+    call_leader(r, ShardAction::kRemoveLearner, [this, r](Live& l, Result<ShardReport> rep) {
+      if (!rep.is_ok()) return;
+      l.note = rep->note;
+      if (contains(rep->learners, r.target) || contains(rep->voters, r.target)) return;
+      const std::shared_ptr<const ClusterMetadata> now_view = node_.view();
+      const ShardPlacement& cur = now_view->shard_map().placement(r.shard);
+      update_placement(r, cur, cur.replicas, without(cur.learners, r.target));
+    });
+    return;
+  }
+  if (p.is_voter(r.target)) {
+    // Never the case before Update; a voter is never taken out by a rollback.
+    return finish(r, version, end, r.error);
+  }
+  RpcRequest rpc;
+  rpc.op = RpcOp::kDropShard;
+  rpc.key = std::to_string(r.shard.value());
+  rpc.if_version = p.epoch.value();
+  live.busy = true;
+  node_.call_admin(r.target, rpc, [this, r, version, end](Result<RpcResponse> resp) {
+    auto it = live_.find(r.id);
+    if (it == live_.end()) return;
+    it->second.busy = false;
+    if ((resp.is_ok() && resp->reply.status.is_ok()) ||
+        ++it->second.drop_attempts >= kRollbackDropAttempts) {
+      finish(r, version, end, r.error);
+    }
+  });
+}
+
+// --- record writes and calls ---
+
+void MigrationCoordinator::write(MigrationRecord r, std::uint64_t version, const std::string& why) {
+  Live& live = live_[r.id];
+  live.busy = true;
+  metadata::PutRecord put{std::string(kMigrationNamespace), r.id, encode_migration_record(r),
+                          version};
+  const std::string id = r.id;
+  node_.propose_metadata(put, [this, id, why](Result<MetadataResult> result) {
+    if (auto it = live_.find(id); it != live_.end()) it->second.busy = false;
+    if (!result.is_ok() || !result->ok()) {
+      nodenomad::log(LogLevel::kDebug, "migration",
+                     fmt::format("{}: recording '{}' did not go through: {}", id, why,
+                                 result.is_ok() ? result->status.to_string()
+                                                : result.status().to_string()));
+    }
+  });
+}
+
+void MigrationCoordinator::advance(MigrationRecord r, std::uint64_t version,
+                                   MigrationStage next) {
+  const std::uint64_t now = node_.wall_ms();
+  const auto index = static_cast<std::size_t>(r.stage) - 1;
+  if (index < kMigrationStages) r.stage_ms[index] += now - std::min(now, r.stage_started_ms);
+  nodenomad::log(LogLevel::kInfo, "migration",
+                 fmt::format("{}: shard {} {} -> {}: {} -> {}", r.id, r.shard.value(),
+                             r.source.str(), r.target.str(), migration_stage_name(r.stage),
+                             migration_stage_name(next)));
+  r.stage = next;
+  r.stage_started_ms = now;
+  write(std::move(r), version, std::string(migration_stage_name(next)));
+}
+
+void MigrationCoordinator::roll_back(MigrationRecord r, std::uint64_t version,
+                                     std::string reason) {
+  nodenomad::log(LogLevel::kWarn, "migration",
+                 fmt::format("{}: rolling back shard {} ({} -> {}): {}", r.id, r.shard.value(),
+                             r.source.str(), r.target.str(), reason));
+  r.rolling_back = true;
+  r.error = std::move(reason);
+  write(std::move(r), version, "rollback");
+}
+
+void MigrationCoordinator::finish(MigrationRecord r, std::uint64_t version, MigrationStage end,
+                                  std::string error) {
+  const std::uint64_t now = node_.wall_ms();
+  const auto index = static_cast<std::size_t>(r.stage) - 1;
+  if (r.started && index < kMigrationStages) {
+    r.stage_ms[index] += now - std::min(now, r.stage_started_ms);
+  }
+  nodenomad::log(end == MigrationStage::kDone ? LogLevel::kInfo : LogLevel::kWarn, "migration",
+                 fmt::format("{}: shard {} {} -> {}: {}{}", r.id, r.shard.value(), r.source.str(),
+                             r.target.str(), migration_stage_name(end),
+                             error.empty() ? "" : ": " + error));
+  r.stage = end;
+  r.finished_ms = now;
+  r.stage_started_ms = now;
+  r.error = std::move(error);
+  write(std::move(r), version, std::string(migration_stage_name(end)));
+}
+
+void MigrationCoordinator::update_placement(const MigrationRecord& r, const ShardPlacement& p,
+                                            std::vector<NodeId> replicas,
+                                            std::vector<NodeId> learners) {
+  Live& live = live_[r.id];
+  live.busy = true;
+  metadata::UpdateShardPlacement update{r.shard, p.epoch, std::move(replicas), std::move(learners)};
+  const std::string id = r.id;
+  node_.propose_metadata(update, [this, id](Result<MetadataResult> result) {
+    auto it = live_.find(id);
+    if (it == live_.end()) return;
+    it->second.busy = false;
+    if (result.is_ok() && result->ok()) {
+      it->second.progress_ms = node_.now_ms();
+    } else {
+      it->second.note = result.is_ok() ? std::string(result->status.message())
+                                       : std::string(result.status().message());
+    }
+  });
+}
+
+void MigrationCoordinator::call_leader(const MigrationRecord& r, ShardAction action,
+                                       std::function<void(Live&, Result<ShardReport>)> then) {
+  Live& live = live_[r.id];
+  live.busy = true;
+  ShardCall call{r.id, r.shard, action, r.source, r.target, r.bandwidth_bytes_per_s, r.paused};
+  const std::string id = r.id;
+  node_.call_shard_leader(call, [this, id, then = std::move(then)](Result<ShardReport> rep) {
+    auto it = live_.find(id);
+    if (it == live_.end()) return;
+    it->second.busy = false;
+    if (!rep.is_ok()) it->second.note = std::string(rep.status().message());
+    then(it->second, std::move(rep));
+  });
+}
+
+// --- client calls ---
+
+void MigrationCoordinator::handle(AdminCall call, Done done) {
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  if (!view->initialized() || !view->bootstrap_logged()) {
+    return done(Status::unavailable("the cluster's metadata is not ready yet"));
+  }
+  switch (call.action) {
+    case AdminAction::kCreate: {
+      Result<MigrationPlan> plan =
+          create_migration_plan(*view, call.shards, call.source, call.target, PlanLimits{});
+      if (!plan.is_ok()) return done(plan.status());
+      return create(plan->moves, call.bandwidth_bytes_per_s, std::move(done));
+    }
+    case AdminAction::kRebalance: {
+      Result<MigrationPlan> plan = plan_rebalance(*view, PlanLimits{});
+      if (!plan.is_ok()) return done(plan.status());
+      return create(plan->moves, 0, std::move(done));
+    }
+    case AdminAction::kDrain: return drain(call.source, std::move(done));
+    case AdminAction::kList: {
+      std::vector<MigrationStatus> out;
+      for (const auto& [key, rec] : view->records_in(kMigrationNamespace)) {
+        Result<MigrationRecord> r = decode_migration_record(rec.value);
+        if (r.is_ok()) out.push_back(status_of(*r));
+      }
+      std::stable_sort(out.begin(), out.end(), [](const MigrationStatus& a, const MigrationStatus& b) {
+        return a.started_at_ms < b.started_at_ms;
+      });
+      return done(encode_migration_statuses(out));
+    }
+    case AdminAction::kGet: {
+      auto found = find(call.op_id);
+      if (!found.is_ok()) return done(found.status());
+      return done(encode_migration_statuses({status_of(found->first)}));
+    }
+    case AdminAction::kControl: {
+      auto found = find(call.op_id);
+      if (!found.is_ok()) return done(found.status());
+      MigrationRecord r = found->first;
+      if (migration_stage_terminal(r.stage)) {
+        return done(Status::invalid_argument(fmt::format(
+            "operation {} has ended ({}); only a running operation takes a {}", r.id,
+            migration_stage_name(r.stage),
+            call.control == MigrationControl::kCancel ? "cancel" : "change")));
+      }
+      switch (call.control) {
+        case MigrationControl::kCancel: r.cancel_requested = true; break;
+        case MigrationControl::kPause: r.paused = true; break;
+        case MigrationControl::kResume: r.paused = false; break;
+        case MigrationControl::kSetBandwidth:
+          if (call.bandwidth_bytes_per_s == 0) {
+            return done(Status::invalid_argument(
+                "bandwidth must be greater than 0 bytes/s; resume or pause instead"));
+          }
+          r.bandwidth_bytes_per_s = call.bandwidth_bytes_per_s;
+          break;
+      }
+      metadata::PutRecord put{std::string(kMigrationNamespace), r.id, encode_migration_record(r),
+                              found->second};
+      return node_.propose_metadata(put, [this, r, done](Result<MetadataResult> result) {
+        if (!result.is_ok()) return done(result.status());
+        if (!result->ok()) {
+          // The coordinator wrote the record meanwhile: the caller may retry.
+          if (result->status.is(StatusCode::kVersionMismatch)) {
+            return done(Status::unavailable(
+                "the operation's record changed meanwhile; not applied, try again"));
+          }
+          return done(result->status);
+        }
+        done(encode_migration_statuses({status_of(r)}));
+      });
+    }
+  }
+  done(Status::invalid_argument("unknown migration call"));
+}
+
+void MigrationCoordinator::create(const std::vector<MigrationMove>& moves, std::uint64_t bandwidth,
+                                  Done done) {
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  // One live operation per shard: a plan made before another operation's
+  // learner shows in the ShardMap could otherwise move the shard twice.
+  std::map<ShardId, std::string> busy;
+  for (const auto& [key, rec] : view->records_in(kMigrationNamespace)) {
+    Result<MigrationRecord> r = decode_migration_record(rec.value);
+    if (r.is_ok() && !migration_stage_terminal(r->stage)) busy[r->shard] = r->id;
+  }
+  std::vector<MigrationMove> todo;
+  for (const MigrationMove& m : moves) {
+    auto it = busy.find(m.shard);
+    if (it == busy.end()) {
+      todo.push_back(m);
+    } else if (moves.size() == 1) {
+      return done(Status::invalid_argument(fmt::format(
+          "shard {}: operation {} is already moving it", m.shard.value(), it->second)));
+    }
+  }
+  last_seq_ = std::max(last_seq_ + 1, view->record_revision() + 1);
+  MigrationBatch batch;
+  batch.id = fmt::format("m{}", last_seq_);
+  if (todo.empty()) return done(encode_migration_batch(batch));
+  struct Pending {
+    MigrationBatch batch;
+    std::size_t waiting = 0;
+    Status first_error;
+    Done done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->batch = batch;
+  pending->waiting = todo.size();
+  pending->done = std::move(done);
+  const std::uint64_t now = node_.wall_ms();
+  for (const MigrationMove& m : todo) {
+    MigrationRecord r;
+    r.id = fmt::format("{}-s{}", batch.id, m.shard.value());
+    r.batch_id = batch.id;
+    r.shard = m.shard;
+    r.source = m.source;
+    r.target = m.target;
+    r.expected_epoch = m.expected_epoch;
+    r.bandwidth_bytes_per_s = bandwidth;
+    r.created_ms = now;
+    r.stage_started_ms = now;
+    metadata::PutRecord put{std::string(kMigrationNamespace), r.id, encode_migration_record(r),
+                            std::uint64_t{0}};
+    node_.propose_metadata(put, [pending, id = r.id](Result<MetadataResult> result) {
+      Status s = !result.is_ok() ? result.status() : result->status;
+      if (s.is_ok()) {
+        pending->batch.operations.push_back(id);
+      } else if (pending->first_error.is_ok()) {
+        pending->first_error = s;
+      }
+      if (--pending->waiting > 0) return;
+      if (pending->batch.operations.empty() && !pending->first_error.is_ok()) {
+        return pending->done(pending->first_error);
+      }
+      std::sort(pending->batch.operations.begin(), pending->batch.operations.end());
+      pending->done(encode_migration_batch(pending->batch));
+    });
+  }
+}
+
+void MigrationCoordinator::drain(const NodeId& id, Done done) {
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  const Member* m = view->find_member(id);
+  if (m == nullptr) {
+    return done(Status::not_found(fmt::format("node {} is not a member", id.str())));
+  }
+  std::size_t active = 0;
+  for (const Member& other : view->members()) active += other.state == MemberState::kActive;
+  if (m->state == MemberState::kActive && active <= 1) {
+    return done(Status::invalid_argument(fmt::format(
+        "node {} is the last active member; nothing could take its shards", id.str())));
+  }
+  auto plan_now = [this, done] {
+    Result<MigrationPlan> plan = plan_rebalance(*node_.view(), PlanLimits{});
+    if (!plan.is_ok()) return done(plan.status());
+    create(plan->moves, 0, done);
+  };
+  if (m->state == MemberState::kLeaving) return plan_now();
+  node_.propose_metadata(metadata::SetMemberState{id, MemberState::kLeaving},
+                         [done, plan_now](Result<MetadataResult> r) {
+                           if (!r.is_ok()) return done(r.status());
+                           if (!r->ok()) return done(r->status);
+                           plan_now();
+                         });
+}
+
+void MigrationCoordinator::on_member_added() {
+  if (!node_.options().rebalance_on_join || !node_.leads_metadata()) return;
+  AdminCall call;
+  call.action = AdminAction::kRebalance;
+  handle(call, [](Result<std::string> r) {
+    if (!r.is_ok()) {
+      nodenomad::log(LogLevel::kWarn, "migration",
+                     "the rebalance after a join was not planned: " + r.status().to_string());
+    }
+  });
+}
+
+Result<std::pair<MigrationRecord, std::uint64_t>> MigrationCoordinator::find(
+    const std::string& id) const {
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  const MetadataRecord* rec = view->find_record(kMigrationNamespace, id);
+  if (rec == nullptr) return Status::not_found(fmt::format("no migration operation {}", id));
+  NN_ASSIGN_OR_RETURN(MigrationRecord r, decode_migration_record(rec->value));
+  return std::make_pair(std::move(r), rec->version);
+}
+
+MigrationStatus MigrationCoordinator::status_of(const MigrationRecord& r) const {
+  MigrationStatus s;
+  s.id = r.id;
+  s.batch_id = r.batch_id;
+  s.shard = r.shard;
+  s.source = r.source;
+  s.target = r.target;
+  s.stage = r.stage;
+  s.queued = !r.started && !migration_stage_terminal(r.stage);
+  s.paused = r.paused;
+  s.cancel_requested = r.cancel_requested;
+  s.bandwidth_bytes_per_s = r.bandwidth_bytes_per_s;
+  s.started_at_ms = r.created_ms;
+  s.finished_at_ms = r.finished_ms;
+  s.stage_ms.assign(r.stage_ms.begin(), r.stage_ms.end());
+  s.verify_mismatches = r.verify_mismatches;
+  s.bytes_freed = r.bytes_freed;
+  s.error = r.error;
+  MigrationProgress& p = s.progress;
+  p.bytes_total = r.bytes_total;
+  p.keys_total = r.keys_total;
+  p.bytes_done = r.stage > MigrationStage::kTransfer ? r.bytes_done : 0;
+  const auto live = live_.find(r.id);
+  if (r.stage == MigrationStage::kTransfer && live != live_.end()) {
+    p.bytes_done = std::min(live->second.bytes_done, std::max(r.bytes_total, live->second.bytes_done));
+    p.rate_bytes_per_s = live->second.rate;
+  }
+  if (r.stage == MigrationStage::kFailed || r.stage == MigrationStage::kCancelled) {
+    p.bytes_done = 0;
+  }
+  const double fraction =
+      p.bytes_total == 0 ? (r.stage > MigrationStage::kTransfer ? 1.0 : 0.0)
+                         : std::min(1.0, static_cast<double>(p.bytes_done) /
+                                             static_cast<double>(p.bytes_total));
+  p.keys_done = static_cast<std::uint64_t>(fraction * static_cast<double>(p.keys_total));
+  if (r.stage == MigrationStage::kTransfer) {
+    p.percent = stage_floor(MigrationStage::kTransfer) + 80.0 * fraction;
+    if (p.rate_bytes_per_s > 0 && p.bytes_total > p.bytes_done) {
+      p.eta_s = static_cast<double>(p.bytes_total - p.bytes_done) / p.rate_bytes_per_s;
+    }
+  } else if (r.stage == MigrationStage::kFailed || r.stage == MigrationStage::kCancelled) {
+    p.percent = 0;
+  } else {
+    p.percent = stage_floor(r.stage);
+  }
+  return s;
+}
+
+std::string MigrationCoordinator::metrics_text(const ClusterMetadata& view) const {
+  std::map<MigrationStage, std::uint64_t> by_stage;
+  std::uint64_t in_flight = 0, queued = 0, bytes = 0, keys = 0, mismatches = 0, rollbacks = 0;
+  std::array<std::uint64_t, kMigrationStages> stage_ms{};
+  for (const auto& [key, rec] : view.records_in(kMigrationNamespace)) {
+    Result<MigrationRecord> r = decode_migration_record(rec.value);
+    if (!r.is_ok()) continue;
+    ++by_stage[r->stage];
+    if (!migration_stage_terminal(r->stage)) (r->started ? in_flight : queued) += 1;
+    if (r->stage >= MigrationStage::kVerify && r->stage <= MigrationStage::kDone) {
+      bytes += r->bytes_done;
+      keys += r->keys_total;
+    }
+    mismatches += r->verify_mismatches;
+    rollbacks += r->rolling_back ? 1 : 0;
+    for (std::size_t i = 0; i < kMigrationStages; ++i) stage_ms[i] += r->stage_ms[i];
+  }
+  std::string out;
+  out += "# TYPE nodenomad_migrations gauge\n";
+  for (std::uint8_t v = 1; v <= 8; ++v) {
+    const auto stage = static_cast<MigrationStage>(v);
+    out += fmt::format("nodenomad_migrations{{stage=\"{}\"}} {}\n", migration_stage_name(stage),
+                       by_stage[stage]);
+  }
+  out += fmt::format(
+      "# TYPE nodenomad_migrations_in_flight gauge\nnodenomad_migrations_in_flight {}\n"
+      "# TYPE nodenomad_migrations_queued gauge\nnodenomad_migrations_queued {}\n"
+      "# TYPE nodenomad_migration_bytes_moved_total counter\n"
+      "nodenomad_migration_bytes_moved_total {}\n"
+      "# TYPE nodenomad_migration_keys_moved_total counter\n"
+      "nodenomad_migration_keys_moved_total {}\n"
+      "# TYPE nodenomad_migration_verify_mismatches_total counter\n"
+      "nodenomad_migration_verify_mismatches_total {}\n"
+      "# TYPE nodenomad_migration_rollbacks_total counter\n"
+      "nodenomad_migration_rollbacks_total {}\n"
+      "# TYPE nodenomad_migration_stage_seconds_total counter\n",
+      in_flight, queued, bytes, keys, mismatches, rollbacks);
+  for (std::size_t i = 0; i < kMigrationStages; ++i) {
+    out += fmt::format("nodenomad_migration_stage_seconds_total{{stage=\"{}\"}} {:.3f}\n",
+                       migration_stage_name(static_cast<MigrationStage>(i + 1)),
+                       static_cast<double>(stage_ms[i]) / 1000.0);
+  }
+  return out;
+}
+
+}  // namespace nodenomad::node

@@ -1,0 +1,465 @@
+// Shard migration between Nodes on the in-memory transport: a move under
+// writes through all five stages, cancel and rollback, a stalled stage, the
+// coordinator's crash, rebalancing after a join, and the routes clients use
+// during and after a move.
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "node_test_util.hpp"
+#include "nodenomad/sharding/key_to_shard.hpp"
+
+namespace nodenomad {
+namespace {
+
+using node_test::eventually;
+using node_test::node;
+using node_test::TestCluster;
+
+template <typename T>
+Result<T> wait_for(const std::function<void(std::function<void(Result<T>)>)>& call) {
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  auto future = promise->get_future();
+  call([promise](Result<T> r) { promise->set_value(std::move(r)); });
+  return future.get();
+}
+
+Result<MigrationBatch> migrate(Node& via, ShardId shard, int from, int to,
+                               std::uint64_t bandwidth = 0) {
+  return wait_for<MigrationBatch>([&](auto done) {
+    MigrationRequest request;
+    request.shards = {shard};
+    request.source = node(from);
+    request.target = node(to);
+    request.bandwidth_bytes_per_s = bandwidth;
+    via.create_migration(std::move(request), std::move(done));
+  });
+}
+
+Result<MigrationStatus> status_of(Node& via, const std::string& id) {
+  return wait_for<MigrationStatus>([&](auto done) { via.get_migration(id, std::move(done)); });
+}
+
+Result<ClusterInfo> info_of(Node& via) {
+  return wait_for<ClusterInfo>([&](auto done) { via.cluster_info(std::move(done)); });
+}
+
+// Waits until the operation ends; answers its last status.
+MigrationStatus wait_until_ended(TestCluster& cluster, int via, const std::string& id,
+                                 std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  MigrationStatus last;
+  const bool ended = eventually(
+      [&] {
+        Result<MigrationStatus> s = status_of(cluster.at(via), id);
+        if (!s.is_ok()) return false;
+        last = *s;
+        return migration_stage_terminal(last.stage);
+      },
+      timeout);
+  INFO("operation " << id << " is at " << migration_stage_name(last.stage) << ": " << last.error);
+  REQUIRE(ended);
+  return last;
+}
+
+// Waits until the operation reaches `stage` (or a later one).
+void wait_for_stage(TestCluster& cluster, int via, const std::string& id, MigrationStage stage) {
+  MigrationStatus last;
+  const bool reached = eventually([&] {
+    Result<MigrationStatus> s = status_of(cluster.at(via), id);
+    if (!s.is_ok()) return false;
+    last = *s;
+    return last.stage >= stage;
+  });
+  INFO("operation " << id << " is at " << migration_stage_name(last.stage) << ": " << last.error);
+  REQUIRE(reached);
+}
+
+bool hosts_group(Node& n, ShardId shard) {
+  for (const NodeGroupStatus& g : n.group_status()) {
+    if (g.group == group_of_shard(shard)) return true;
+  }
+  return false;
+}
+
+// Keys that map to `shard` among "key-0", "key-1", ...
+std::vector<std::string> keys_of_shard(ShardId shard, std::uint32_t shard_count, std::size_t n) {
+  std::vector<std::string> out;
+  for (int i = 0; out.size() < n; ++i) {
+    std::string key = "key-" + std::to_string(i);
+    if (shard_for_key(key, shard_count) == shard) out.push_back(std::move(key));
+  }
+  return out;
+}
+
+// Writes keys of one shard through one node until stopped, remembering the
+// last acknowledged value of each key. Every answer must be OK or
+// "not applied" (a retry of it comes later); nothing may fail.
+class Writer {
+ public:
+  Writer(Node& via, std::vector<std::string> keys) : via_(via), keys_(std::move(keys)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Writer() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::map<std::string, std::string> acked() {
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
+  std::uint64_t writes() const { return writes_.load(); }
+  std::uint64_t unknown() const { return unknown_.load(); }
+  std::vector<std::string> errors() {
+    std::lock_guard lock(mu_);
+    return errors_;
+  }
+
+ private:
+  void run() {
+    for (std::uint64_t i = 0; !stop_; ++i) {
+      const std::string& key = keys_[i % keys_.size()];
+      const std::string value = "v" + std::to_string(i);
+      const KvReply reply = via_.put(key, value).get();
+      std::lock_guard lock(mu_);
+      if (reply.status.is_ok()) {
+        acked_[key] = value;
+        ++writes_;
+      } else if (reply.status.is(StatusCode::kTimeout)) {
+        // Unknown outcome: the key's final value may be this one or the last acked.
+        ++unknown_;
+        maybe_[key].push_back(value);
+      } else if (!reply.status.is(StatusCode::kUnavailable)) {
+        errors_.push_back(reply.status.to_string());
+      }
+    }
+  }
+
+  Node& via_;
+  std::vector<std::string> keys_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> writes_{0};
+  std::atomic<std::uint64_t> unknown_{0};
+  std::mutex mu_;
+  std::map<std::string, std::string> acked_;
+  std::map<std::string, std::vector<std::string>> maybe_;
+  std::vector<std::string> errors_;
+};
+
+// 4 nodes: 1-3 found the cluster (every shard on all three), 4 joins.
+void start_with_joiner(TestCluster& cluster,
+                       const std::function<void(NodeOptions&)>& tweak = nullptr) {
+  cluster.members.pop_back();
+  auto common = [&](NodeOptions& o) {
+    o.compact_every_entries = 50;  // the learner must get a snapshot, not the log
+    o.rebalance_on_join = false;
+    o.migration_chunk_bytes = 4096;
+    if (tweak) tweak(o);
+  };
+  for (int i = 1; i <= 3; ++i) cluster.start(i, common);
+  REQUIRE(cluster.put_until_ok(1, "warm-up", "x").status.is_ok());
+  cluster.start(4, [&](NodeOptions& o) {
+    o.join = true;
+    o.initial_members = cluster.members;
+    common(o);
+  });
+  std::promise<Status> added;
+  cluster.at(1).add_node(node(4), "mem:4", [&](Status s) { added.set_value(s); });
+  const Status status = added.get_future().get();
+  INFO(status.to_string());
+  REQUIRE(status.is_ok());
+  REQUIRE(eventually([&] { return cluster.at(4).is_ready(); }));
+}
+
+// The node among 1-3 that does not lead the metadata group (a source whose
+// loss would not also take the coordinator).
+int non_coordinator(TestCluster& cluster) {
+  Result<ClusterInfo> info = info_of(cluster.at(1));
+  REQUIRE(info.is_ok());
+  for (int i = 1; i <= 3; ++i) {
+    if (info->metadata_leader != node(i)) return i;
+  }
+  return 1;
+}
+
+TEST_CASE("migration: a replica moves to a new node under writes, through all five stages",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  start_with_joiner(cluster);
+  const ShardId shard(3);
+  const std::vector<std::string> keys = keys_of_shard(shard, cluster.shard_count, 40);
+  for (std::size_t i = 0; i < 400; ++i) {
+    REQUIRE(cluster.put_until_ok(2, keys[i % keys.size()], std::string(200, 'a')).status.is_ok());
+  }
+  const int source = non_coordinator(cluster);
+  Writer writer(cluster.at(2), keys);
+  REQUIRE(eventually([&] { return writer.writes() > 20; }));
+
+  Result<MigrationBatch> batch = migrate(cluster.at(3), shard, source, 4);
+  INFO(batch.status().to_string());
+  REQUIRE(batch.is_ok());
+  REQUIRE(batch->operations.size() == 1);
+  const MigrationStatus end = wait_until_ended(cluster, 1, batch->operations[0]);
+  const std::uint64_t during = writer.writes();
+  REQUIRE(eventually([&] { return writer.writes() > during + 20; }));  // still writing after
+  writer.stop();
+
+  INFO(end.error);
+  CHECK(end.stage == MigrationStage::kDone);
+  CHECK(end.error.empty());
+  CHECK(end.shard == shard);
+  CHECK(end.progress.bytes_total > 0);
+  CHECK(end.progress.bytes_done == end.progress.bytes_total);
+  CHECK(end.progress.percent == 100);
+  CHECK(end.bytes_freed > 0);
+  CHECK(end.finished_at_ms >= end.started_at_ms);
+  REQUIRE(end.stage_ms.size() == 5);
+  CHECK(writer.errors().empty());
+
+  // The ShardMap: node-4 replaces the source, with a newer epoch.
+  Result<ClusterInfo> info = info_of(cluster.at(4));
+  REQUIRE(info.is_ok());
+  const ShardInfo& s = info->shards[shard.value()];
+  CHECK(std::find(s.replicas.begin(), s.replicas.end(), node(4)) != s.replicas.end());
+  CHECK(std::find(s.replicas.begin(), s.replicas.end(), node(source)) == s.replicas.end());
+  CHECK(s.learners.empty());
+  CHECK(s.epoch > Epoch(1));
+  // The source dropped its copy; the target holds one.
+  CHECK_FALSE(hosts_group(cluster.at(source), shard));
+  CHECK(hosts_group(cluster.at(4), shard));
+
+  // Every acknowledged write is there, through every node, the source too.
+  const std::map<std::string, std::string> acked = writer.acked();
+  for (int via = 1; via <= 4; ++via) {
+    for (const auto& [key, value] : acked) {
+      const KvReply got = cluster.at(via).get(key).get();
+      INFO("via node-" << via << " key " << key << ": " << got.status.to_string());
+      REQUIRE(got.status.is_ok());
+      if (writer.unknown() == 0) CHECK(got.value == value);
+    }
+  }
+  // node-4's own copy holds the data (a stale read is served locally).
+  GetOptions stale;
+  stale.consistency = ReadConsistency::kStale;
+  REQUIRE(eventually([&] {
+    return cluster.at(4).get(keys[0], stale).get().status.is_ok();
+  }));
+  // The metrics count it.
+  const std::string metrics = cluster.at(1).metrics_text();
+  CHECK(metrics.find("nodenomad_migrations{stage=\"done\"} 1") != std::string::npos);
+}
+
+TEST_CASE("migration: a cancel during Transfer rolls back; the ShardMap is as before",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  start_with_joiner(cluster);
+  const ShardId shard(5);
+  const std::vector<std::string> keys = keys_of_shard(shard, cluster.shard_count, 20);
+  for (std::size_t i = 0; i < 200; ++i) {
+    REQUIRE(cluster.put_until_ok(1, keys[i % keys.size()], std::string(300, 'b')).status.is_ok());
+  }
+  Result<ClusterInfo> before = info_of(cluster.at(1));
+  REQUIRE(before.is_ok());
+  // 2 KB/s: the transfer takes seconds, long enough to cancel it.
+  Result<MigrationBatch> batch = migrate(cluster.at(2), shard, 1, 4, 2'000);
+  REQUIRE(batch.is_ok());
+  const std::string id = batch->operations.at(0);
+  wait_for_stage(cluster, 1, id, MigrationStage::kTransfer);
+  REQUIRE(eventually([&] { return hosts_group(cluster.at(4), shard); }));
+  Result<MigrationStatus> cancelled = wait_for<MigrationStatus>([&](auto done) {
+    cluster.at(3).control_migration(id, MigrationControl::kCancel, 0, std::move(done));
+  });
+  INFO(cancelled.status().to_string());
+  REQUIRE(cancelled.is_ok());
+  CHECK(cancelled->cancel_requested);
+  const MigrationStatus end = wait_until_ended(cluster, 2, id);
+  CHECK(end.stage == MigrationStage::kCancelled);
+  CHECK(end.error == "cancelled by request");
+  Result<ClusterInfo> after = info_of(cluster.at(1));
+  REQUIRE(after.is_ok());
+  const ShardInfo& s = after->shards[shard.value()];
+  CHECK(s.replicas == before->shards[shard.value()].replicas);
+  CHECK(s.learners.empty());
+  CHECK(eventually([&] { return !hosts_group(cluster.at(4), shard); }));
+  // A cancel of an ended operation is refused, naming why.
+  Result<MigrationStatus> again = wait_for<MigrationStatus>([&](auto done) {
+    cluster.at(3).control_migration(id, MigrationControl::kCancel, 0, std::move(done));
+  });
+  REQUIRE(again.status().is(StatusCode::kInvalidArgument));
+  CHECK(std::string(again.status().message()).find("has ended") != std::string::npos);
+  // The shard still serves.
+  CHECK(cluster.put_until_ok(4, keys[0], "after").status.is_ok());
+}
+
+TEST_CASE("migration: a paused transfer does not time out; bandwidth changes while running",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  start_with_joiner(cluster, [](NodeOptions& o) { o.migration_timeout_ms = 1'500; });
+  const ShardId shard(1);
+  const std::vector<std::string> keys = keys_of_shard(shard, cluster.shard_count, 20);
+  for (std::size_t i = 0; i < 100; ++i) {
+    REQUIRE(cluster.put_until_ok(1, keys[i % keys.size()], std::string(300, 'c')).status.is_ok());
+  }
+  Result<MigrationBatch> batch = migrate(cluster.at(1), shard, 2, 4, 1'000);
+  REQUIRE(batch.is_ok());
+  const std::string id = batch->operations.at(0);
+  auto control = [&](MigrationControl c, std::uint64_t bw) {
+    return wait_for<MigrationStatus>([&](auto done) {
+      cluster.at(2).control_migration(id, c, bw, std::move(done));
+    });
+  };
+  REQUIRE(control(MigrationControl::kPause, 0).is_ok());
+  // Paused for more than the stage timeout: still running, not rolled back.
+  const auto paused_at = std::chrono::steady_clock::now();
+  REQUIRE(eventually([&] {
+    return std::chrono::steady_clock::now() - paused_at > std::chrono::milliseconds(2'500);
+  }));
+  Result<MigrationStatus> during = status_of(cluster.at(3), id);
+  REQUIRE(during.is_ok());
+  CHECK(during->paused);
+  CHECK_FALSE(migration_stage_terminal(during->stage));
+  // A bandwidth of 0 is refused; a real one is taken.
+  CHECK(control(MigrationControl::kSetBandwidth, 0).status().is(StatusCode::kInvalidArgument));
+  Result<MigrationStatus> faster = control(MigrationControl::kSetBandwidth, 50'000'000);
+  REQUIRE(faster.is_ok());
+  CHECK(faster->bandwidth_bytes_per_s == 50'000'000);
+  REQUIRE(control(MigrationControl::kResume, 0).is_ok());
+  const MigrationStatus end = wait_until_ended(cluster, 1, id);
+  INFO(end.error);
+  CHECK(end.stage == MigrationStage::kDone);
+}
+
+TEST_CASE("migration: a target that stops making progress is rolled back after the timeout",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  start_with_joiner(cluster, [](NodeOptions& o) { o.migration_timeout_ms = 1'000; });
+  const ShardId shard(6);
+  const std::vector<std::string> keys = keys_of_shard(shard, cluster.shard_count, 10);
+  for (std::size_t i = 0; i < 100; ++i) {
+    REQUIRE(cluster.put_until_ok(1, keys[i % keys.size()], std::string(300, 'd')).status.is_ok());
+  }
+  // The target is cut off from everyone: its stream makes no progress.
+  cluster.network.isolate(node(4));
+  Result<MigrationBatch> batch = migrate(cluster.at(1), shard, 2, 4);
+  REQUIRE(batch.is_ok());
+  const MigrationStatus end = wait_until_ended(cluster, 1, batch->operations.at(0));
+  CHECK(end.stage == MigrationStage::kFailed);
+  CHECK(end.error.find("made no progress") != std::string::npos);
+  Result<ClusterInfo> after = info_of(cluster.at(1));
+  REQUIRE(after.is_ok());
+  CHECK(after->shards[shard.value()].learners.empty());
+  CHECK(after->shards[shard.value()].replicas.size() == 3);
+  cluster.network.heal();
+  CHECK(cluster.put_until_ok(3, keys[0], "after").status.is_ok());
+}
+
+TEST_CASE("migration: the coordinator's crash mid-move is resumed by the next metadata leader",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  start_with_joiner(cluster);
+  const ShardId shard(2);
+  const std::vector<std::string> keys = keys_of_shard(shard, cluster.shard_count, 20);
+  for (std::size_t i = 0; i < 200; ++i) {
+    REQUIRE(cluster.put_until_ok(1, keys[i % keys.size()], std::string(300, 'e')).status.is_ok());
+  }
+  Result<ClusterInfo> info = info_of(cluster.at(1));
+  REQUIRE(info.is_ok());
+  int coordinator = 0;
+  for (int i = 1; i <= 3; ++i) coordinator = info->metadata_leader == node(i) ? i : coordinator;
+  REQUIRE(coordinator != 0);
+  const int source = coordinator == 1 ? 2 : 1;
+  const int survivor = 6 - coordinator - source;
+  Result<MigrationBatch> batch = migrate(cluster.at(survivor), shard, source, 4, 20'000);
+  REQUIRE(batch.is_ok());
+  const std::string id = batch->operations.at(0);
+  wait_for_stage(cluster, survivor, id, MigrationStage::kTransfer);
+  cluster.stop(coordinator);  // the metadata leader goes away mid-Transfer
+  const MigrationStatus end = wait_until_ended(cluster, survivor, id);
+  INFO(end.error);
+  CHECK(end.stage == MigrationStage::kDone);
+  Result<ClusterInfo> after = info_of(cluster.at(survivor));
+  REQUIRE(after.is_ok());
+  const ShardInfo& s = after->shards[shard.value()];
+  CHECK(std::find(s.replicas.begin(), s.replicas.end(), node(4)) != s.replicas.end());
+  CHECK(std::find(s.replicas.begin(), s.replicas.end(), node(source)) == s.replicas.end());
+  for (const std::string& key : keys) {
+    const KvReply got = cluster.at(4).get(key).get();
+    INFO(key << ": " << got.status.to_string());
+    REQUIRE(got.status.is_ok());
+  }
+}
+
+TEST_CASE("migration: bad requests are refused with the rule named", "[node][migration]") {
+  TestCluster cluster(3);
+  cluster.start_all();
+  REQUIRE(cluster.put_until_ok(1, "k", "v").status.is_ok());
+  Result<MigrationBatch> to_member = migrate(cluster.at(1), ShardId(0), 1, 2);
+  REQUIRE(to_member.status().is(StatusCode::kInvalidArgument));
+  CHECK(std::string(to_member.status().message()).find("already holds a replica") !=
+        std::string::npos);
+  Result<MigrationBatch> unknown = migrate(cluster.at(2), ShardId(0), 1, 9);
+  REQUIRE(unknown.status().is(StatusCode::kInvalidArgument));
+  CHECK(std::string(unknown.status().message()).find("not a member") != std::string::npos);
+  Result<MigrationBatch> no_shard = migrate(cluster.at(3), ShardId(99), 1, 2);
+  REQUIRE(no_shard.status().is(StatusCode::kInvalidArgument));
+  Result<MigrationStatus> missing = status_of(cluster.at(1), "m1-s0");
+  CHECK(missing.status().is(StatusCode::kNotFound));
+  Result<MigrationBatch> balanced = wait_for<MigrationBatch>(
+      [&](auto done) { cluster.at(2).rebalance(std::move(done)); });
+  REQUIRE(balanced.is_ok());
+  CHECK(balanced->operations.empty());  // a fresh cluster matches its ring
+}
+
+TEST_CASE("migration: a join rebalances shards onto the new node", "[node][migration]") {
+  TestCluster cluster(4);
+  cluster.members.pop_back();
+  auto common = [](NodeOptions& o) {
+    o.compact_every_entries = 50;
+    o.max_concurrent_migrations = 4;
+  };
+  for (int i = 1; i <= 3; ++i) cluster.start(i, common);
+  REQUIRE(cluster.put_until_ok(1, "k", "v").status.is_ok());
+  cluster.start(4, [&](NodeOptions& o) {
+    o.join = true;
+    o.initial_members = cluster.members;
+    common(o);
+  });
+  std::promise<Status> added;
+  cluster.at(2).add_node(node(4), "mem:4", [&](Status s) { added.set_value(s); });
+  REQUIRE(added.get_future().get().is_ok());
+  // Every operation the join started ends done, and node-4 then hosts what
+  // the ring gives it.
+  std::vector<MigrationStatus> all;
+  REQUIRE(eventually(
+      [&] {
+        Result<std::vector<MigrationStatus>> list = wait_for<std::vector<MigrationStatus>>(
+            [&](auto done) { cluster.at(1).list_migrations(std::move(done)); });
+        if (!list.is_ok() || list->empty()) return false;
+        all = *list;
+        return std::all_of(all.begin(), all.end(), [](const MigrationStatus& s) {
+          return migration_stage_terminal(s.stage);
+        });
+      },
+      std::chrono::seconds(90)));
+  for (const MigrationStatus& s : all) {
+    INFO(s.id << ": " << migration_stage_name(s.stage) << " " << s.error);
+    CHECK(s.stage == MigrationStage::kDone);
+    CHECK(s.target == node(4));
+  }
+  Result<ClusterInfo> info = info_of(cluster.at(4));
+  REQUIRE(info.is_ok());
+  std::uint32_t on_four = 0;
+  for (const ShardInfo& s : info->shards) {
+    on_four += std::find(s.replicas.begin(), s.replicas.end(), node(4)) != s.replicas.end();
+    CHECK(s.replicas.size() == 3);
+  }
+  CHECK(on_four == all.size());
+  CHECK(on_four > 0);
+  CHECK(cluster.at(4).get("k").get().value == "v");
+}
+
+}  // namespace
+}  // namespace nodenomad
