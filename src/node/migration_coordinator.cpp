@@ -15,9 +15,6 @@ namespace {
 constexpr std::uint64_t kStepIntervalMs = 100;
 // Transfer is over once the learner is this close to the leader's commit.
 constexpr std::uint64_t kCatchUpEntries = 100;
-// Attempts at dropping a copy before the operation goes on without it (the
-// copy is then an orphan; it is dropped by the source once it asks again).
-constexpr int kDropAttempts = 30;
 // A rolled-back target that does not answer keeps an orphan copy (it holds
 // no vote, so nothing depends on it); the operation ends sooner.
 constexpr int kRollbackDropAttempts = 3;
@@ -75,6 +72,7 @@ void MigrationCoordinator::tick() {
     ++per_node[r.target];
     shard_busy[r.shard] = true;
   }
+  upkeep(*view, running > 0);
   for (const auto& [r, version] : records) {
     if (migration_stage_terminal(r.stage)) {
       live_.erase(r.id);
@@ -265,8 +263,16 @@ void MigrationCoordinator::step_update(const MigrationRecord& r, std::uint64_t v
 }
 
 // Cleanup: the source drops its copy once its view has the new placement.
+// A source that does not answer within the stage timeout keeps an orphan
+// copy; the coordinator's sweep drops it once the source is back.
 void MigrationCoordinator::step_cleanup(const MigrationRecord& r, std::uint64_t version,
                                         Live& live) {
+  if (stalled(live, r)) {
+    nodenomad::log(LogLevel::kWarn, "migration",
+                   fmt::format("{}: {} did not drop shard {} ({}); the sweep drops it later",
+                               r.id, r.source.str(), r.shard.value(), live.note));
+    return finish(r, version, MigrationStage::kDone, "");
+  }
   const std::shared_ptr<const ClusterMetadata> view = node_.view();
   const Epoch epoch = view->shard_map().placement(r.shard).epoch;
   RpcRequest rpc;
@@ -286,12 +292,6 @@ void MigrationCoordinator::step_cleanup(const MigrationRecord& r, std::uint64_t 
     }
     l.note = resp.is_ok() ? std::string(resp->reply.status.message())
                           : std::string(resp.status().message());
-    if (++l.drop_attempts >= kDropAttempts) {
-      nodenomad::log(LogLevel::kWarn, "migration",
-                     fmt::format("{}: {} did not drop shard {} ({}); it is an orphan copy now",
-                                 r.id, r.source.str(), r.shard.value(), l.note));
-      finish(r, version, MigrationStage::kDone, "");
-    }
   });
 }
 

@@ -82,6 +82,13 @@ class MigrationCoordinator {
                    std::function<void(Live&, Result<ShardReport>)> then);
   bool stalled(const Live& live, const MigrationRecord& r) const;
 
+  // metadata_upkeep.cpp: the metadata group's voters follow the members
+  // (joiners promoted up to metadata_replicas, leaving and removed members
+  // replaced); a drained member that holds nothing is removed; copies that
+  // no placement names are dropped (the orphan sweep).
+  void upkeep(const ClusterMetadata& view, bool migrations_running);
+  void sweep_orphans(const ClusterMetadata& view);
+
   void create(const std::vector<MigrationMove>& moves, std::uint64_t bandwidth, Done done);
   void drain(const NodeId& id, Done done);
   MigrationStatus status_of(const MigrationRecord& r) const;
@@ -90,6 +97,9 @@ class MigrationCoordinator {
   Node::Impl& node_;
   std::map<std::string, Live> live_;
   std::uint64_t last_step_ms_ = 0;
+  std::uint64_t last_upkeep_ms_ = 0;
+  std::uint64_t last_sweep_ms_ = 0;
+  bool upkeep_busy_ = false;
   std::uint64_t last_seq_ = 0;
 };
 

@@ -105,6 +105,7 @@ class Node::Impl final : public node::ReplicaHost,
   void digest_replica(ShardId shard, std::function<void(Result<ShardDigest>)> done);
   std::uint64_t now_ms() const;  // the loop's steady clock
   node::MigrationCoordinator& coordinator() { return *coordinator_; }
+  node::GroupReplica& metadata_replica() { return *groups_.at(kMetadataGroup); }
   std::uint64_t migration_snapshot_bytes_sent() const { return snapshot_bytes_sent_.load(); }
 
   const NodeOptions& options() const { return options_; }

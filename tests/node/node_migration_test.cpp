@@ -461,5 +461,70 @@ TEST_CASE("migration: a join rebalances shards onto the new node", "[node][migra
   CHECK(cluster.at(4).get("k").get().value == "v");
 }
 
+TEST_CASE("migration: a drained node hands every replica over, then leaves the cluster",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  for (int i = 1; i <= 4; ++i) {
+    cluster.start(i, [](NodeOptions& o) {
+      o.compact_every_entries = 50;
+      o.max_concurrent_migrations = 4;
+    });
+  }
+  std::vector<std::string> keys;
+  for (int i = 0; i < 60; ++i) keys.push_back("drain-" + std::to_string(i));
+  for (const std::string& key : keys) REQUIRE(cluster.put_until_ok(1, key, key).status.is_ok());
+  Result<MigrationBatch> batch = wait_for<MigrationBatch>(
+      [&](auto done) { cluster.at(3).drain_node(node(2), std::move(done)); });
+  INFO(batch.status().to_string());
+  REQUIRE(batch.is_ok());
+  const std::size_t hosted = cluster.at(1).metadata()->shard_map().shards_on(node(2)).size();
+  CHECK(batch->operations.size() == hosted);
+  // node-2 leaves the member list once it holds nothing.
+  REQUIRE(eventually([&] { return cluster.at(1).metadata()->find_member(node(2)) == nullptr; },
+                     std::chrono::seconds(90)));
+  const std::shared_ptr<const ClusterMetadata> view = cluster.at(3).metadata();
+  for (std::uint32_t s = 0; s < view->shard_count(); ++s) {
+    const ShardPlacement& p = view->shard_map().placement(ShardId(s));
+    CHECK(p.replicas.size() == 3);
+    CHECK_FALSE(p.hosts(node(2)));
+  }
+  for (const std::string& key : keys) {
+    const KvReply got = cluster.at(4).get(key).get();
+    INFO(key << ": " << got.status.to_string());
+    REQUIRE(got.status.is_ok());
+    CHECK(got.value == key);
+  }
+  // Draining an unknown node names it.
+  Result<MigrationBatch> unknown = wait_for<MigrationBatch>(
+      [&](auto done) { cluster.at(1).drain_node(node(9), std::move(done)); });
+  CHECK(unknown.status().is(StatusCode::kNotFound));
+}
+
+TEST_CASE("migration: an orphan copy left by a source that was down is dropped by the sweep",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  start_with_joiner(cluster, [](NodeOptions& o) { o.migration_timeout_ms = 2'000; });
+  const ShardId shard(4);
+  const int source = non_coordinator(cluster);
+  REQUIRE(cluster.put_until_ok(1, keys_of_shard(shard, cluster.shard_count, 1)[0], "x")
+              .status.is_ok());
+  Result<MigrationBatch> batch = migrate(cluster.at(1), shard, source, 4);
+  REQUIRE(batch.is_ok());
+  const std::string id = batch->operations.at(0);
+  wait_for_stage(cluster, 4, id, MigrationStage::kCleanup);
+  cluster.stop(source);  // down at Cleanup: it cannot drop its copy now
+  const MigrationStatus end = wait_until_ended(cluster, 4, id);
+  CHECK(end.stage == MigrationStage::kDone);
+  cluster.start(source, [](NodeOptions& o) {
+    o.compact_every_entries = 50;
+    o.rebalance_on_join = false;
+    o.migration_chunk_bytes = 4096;
+    o.migration_timeout_ms = 2'000;
+  });
+  // The restarted source still has the copy on disk until the sweep.
+  REQUIRE(eventually([&] { return !hosts_group(cluster.at(source), shard); },
+                     std::chrono::seconds(30)));
+}
+
 }  // namespace
 }  // namespace nodenomad

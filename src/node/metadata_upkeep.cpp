@@ -1,0 +1,166 @@
+// The coordinator's housekeeping of the cluster's membership (see
+// migration_coordinator.hpp): the metadata group's configuration follows the
+// member list, drained members leave once empty, orphan copies are dropped.
+#include <fmt/format.h>
+
+#include "node/migration_coordinator.hpp"
+#include "node/node_impl.hpp"
+#include "nodenomad/logging.hpp"
+
+namespace nodenomad::node {
+
+namespace {
+
+constexpr std::uint64_t kUpkeepIntervalMs = 500;
+constexpr std::uint64_t kSweepIntervalMs = 10'000;
+// A learner this close to the leader's log may be promoted.
+constexpr std::uint64_t kPromoteLagEntries = 100;
+
+bool contains(const std::vector<NodeId>& v, const NodeId& n) {
+  return std::find(v.begin(), v.end(), n) != v.end();
+}
+
+}  // namespace
+
+void MigrationCoordinator::upkeep(const ClusterMetadata& view, bool migrations_running) {
+  const std::uint64_t now = node_.now_ms();
+  if (now - last_sweep_ms_ >= kSweepIntervalMs) {
+    last_sweep_ms_ = now;
+    sweep_orphans(view);
+  }
+  if (upkeep_busy_ || now - last_upkeep_ms_ < kUpkeepIntervalMs) return;
+  last_upkeep_ms_ = now;
+  GroupReplica& meta = node_.metadata_replica();
+  const RaftEngine& engine = meta.engine();
+  const ConfState conf = engine.conf_state();
+  if (is_joint(conf)) return;
+  auto usable = [&](const NodeId& id) {
+    const Member* m = view.find_member(id);
+    return m != nullptr && m->state == MemberState::kActive;
+  };
+  auto caught_up = [&](const NodeId& id) {
+    const auto p = engine.progress(id);
+    return p && p->match.value() + kPromoteLagEntries >= engine.last_index().value();
+  };
+  ConfChange change;
+  std::string what;
+  // 1. A member that is not in the group at all gets the log as a learner.
+  for (const Member& m : view.members()) {
+    if (!contains(conf.voters, m.id) && !contains(conf.learners, m.id)) {
+      change.changes.push_back({ConfChangeType::kAddLearner, m.id});
+      what = fmt::format("adding member {} to the metadata group as a learner", m.id.str());
+      break;
+    }
+  }
+  // 2. A voter that is leaving or gone is replaced by a caught-up learner
+  //    (or just removed while two voters remain).
+  if (change.changes.empty()) {
+    for (const NodeId& v : conf.voters) {
+      if (usable(v)) continue;
+      if (v == node_.options().id) {
+        // The leader leaves last: hand the group to another usable voter.
+        for (const NodeId& other : conf.voters) {
+          if (other != v && usable(other) && caught_up(other)) {
+            (void)meta.transfer_leadership(other);
+            return;
+          }
+        }
+        break;
+      }
+      for (const NodeId& l : conf.learners) {
+        if (usable(l) && caught_up(l)) {
+          change.changes.push_back({ConfChangeType::kAddVoter, l});
+          break;
+        }
+      }
+      if (change.changes.empty() && conf.voters.size() <= 2) break;
+      change.changes.push_back({ConfChangeType::kRemoveNode, v});
+      what = fmt::format("taking {} out of the metadata voters", v.str());
+      break;
+    }
+  }
+  // 3. Fewer voters than metadata_replicas: promote a caught-up learner.
+  if (change.changes.empty() && conf.voters.size() < node_.options().metadata_replicas) {
+    for (const NodeId& l : conf.learners) {
+      if (usable(l) && caught_up(l)) {
+        change.changes.push_back({ConfChangeType::kAddVoter, l});
+        what = fmt::format("promoting {} to a metadata voter", l.str());
+        break;
+      }
+    }
+  }
+  // 4. A learner that is no longer a member (or leaving and empty) leaves.
+  if (change.changes.empty()) {
+    for (const NodeId& l : conf.learners) {
+      const Member* m = view.find_member(l);
+      if (m == nullptr) {
+        change.changes.push_back({ConfChangeType::kRemoveNode, l});
+        what = fmt::format("taking {} out of the metadata group", l.str());
+        break;
+      }
+    }
+  }
+  if (!change.changes.empty()) {
+    Result<ProposeResult> proposed = meta.propose_conf_change(change);
+    if (proposed.is_ok()) {
+      nodenomad::log(LogLevel::kInfo, "migration", what);
+    }
+    return;
+  }
+  // 5. A drained member that hosts nothing and votes in no group leaves.
+  if (migrations_running) return;
+  for (const Member& m : view.members()) {
+    if (m.state != MemberState::kLeaving || !view.shard_map().shards_on(m.id).empty() ||
+        contains(conf.voters, m.id)) {
+      continue;
+    }
+    upkeep_busy_ = true;
+    const NodeId id = m.id;
+    node_.propose_metadata(metadata::RemoveMember{id}, [this, id](Result<MetadataResult> r) {
+      upkeep_busy_ = false;
+      if (r.is_ok() && r->ok()) {
+        nodenomad::log(LogLevel::kInfo, "migration",
+                       fmt::format("{} was drained and has left the cluster", id.str()));
+      }
+    });
+    return;
+  }
+}
+
+// Asks every member which shard replicas it holds, and has it drop those no
+// placement names (a source that was down at Cleanup, a rolled-back target
+// that did not answer). The node checks its own view before dropping.
+void MigrationCoordinator::sweep_orphans(const ClusterMetadata& view) {
+  for (const Member& m : view.members()) {
+    RpcRequest rpc;
+    rpc.op = RpcOp::kNodeStats;
+    const NodeId id = m.id;
+    auto handle = [this, id](std::vector<ReplicaStats> stats) {
+      const std::shared_ptr<const ClusterMetadata> now = node_.view();
+      for (const ReplicaStats& r : stats) {
+        if (r.shard.value() >= now->shard_count()) continue;
+        const ShardPlacement& p = now->shard_map().placement(r.shard);
+        if (p.hosts(id)) continue;
+        RpcRequest drop;
+        drop.op = RpcOp::kDropShard;
+        drop.key = std::to_string(r.shard.value());
+        drop.if_version = p.epoch.value();
+        nodenomad::log(LogLevel::kInfo, "migration",
+                       fmt::format("{} holds an orphan copy of shard {}; dropping it", id.str(),
+                                   r.shard.value()));
+        node_.call_admin(id, drop, [](Result<RpcResponse>) {});
+      }
+    };
+    if (id == node_.options().id) {
+      handle(node_.local_replica_stats());
+      continue;
+    }
+    node_.call_admin(id, rpc, [handle](Result<RpcResponse> r) {
+      if (!r.is_ok() || !r->reply.status.is_ok()) return;
+      Result<std::vector<ReplicaStats>> stats = decode_replica_stats(r->reply.value);
+      if (stats.is_ok()) handle(std::move(*stats));
+    });
+  }
+}
+
+}  // namespace nodenomad::node
