@@ -259,6 +259,7 @@ class Node::Impl final : public node::ReplicaHost,
   std::atomic<std::uint64_t> requests_local_{0};
   std::atomic<std::uint64_t> requests_forwarded_{0};
   std::atomic<std::uint64_t> requests_served_for_peers_{0};
+  std::atomic<std::uint64_t> requests_relayed_{0};
   std::atomic<std::uint64_t> retries_{0};
   std::atomic<std::uint64_t> timeouts_{0};
   std::atomic<std::uint64_t> keys_expired_{0};

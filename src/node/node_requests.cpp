@@ -163,6 +163,7 @@ void Node::Impl::attempt_remote(std::uint64_t id, const NodeId& target) {
   const std::uint64_t now = now_ms();
   node::RpcRequest rpc = request.rpc;
   rpc.timeout_ms = request.deadline_ms > now ? request.deadline_ms - now : 1;
+  rpc.shard_epoch = view()->shard_map().placement(request.shard).epoch.value();
   Envelope envelope;
   envelope.from = options_.id;
   envelope.to = target;

@@ -9,7 +9,8 @@ namespace nodenomad::node {
 
 namespace {
 
-constexpr std::uint8_t kRpcFormat = 1;
+// 2: requests carry the sender's shard epoch.
+constexpr std::uint8_t kRpcFormat = 2;
 constexpr std::uint8_t kMaxStatusCode = static_cast<std::uint8_t>(StatusCode::kAborted);
 
 using raft_io::ByteReader;
@@ -56,6 +57,7 @@ std::string encode_rpc_request(const RpcRequest& request) {
   put_optional(w, request.ttl_ms);
   put_optional(w, request.if_version);
   w.varint(request.timeout_ms);
+  w.varint(request.shard_epoch);
   return out;
 }
 
@@ -75,6 +77,7 @@ Result<RpcRequest> decode_rpc_request(std::string_view bytes) {
   if (!get_optional(r, request.ttl_ms)) return malformed("request", "ttl_ms");
   if (!get_optional(r, request.if_version)) return malformed("request", "if_version");
   if (!r.varint(request.timeout_ms)) return malformed("request", "timeout_ms");
+  if (!r.varint(request.shard_epoch)) return malformed("request", "shard_epoch");
   if (!r.done()) return malformed("request", "the end (bytes follow)");
   return request;
 }

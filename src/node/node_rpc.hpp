@@ -5,9 +5,9 @@
 // Layout (integers are unsigned LEB128 varints unless marked u8; strings are
 // a varint length and the bytes; `opt` is u8 0/1 then the value):
 //
-//   request:  u8 version (= 1) | u8 op | u8 consistency | u8 hops | key | value
-//             | opt ttl_ms | opt if_version | timeout_ms
-//   response: u8 version (= 1) | u8 status code | message | version
+//   request:  u8 version (= 2) | u8 op | u8 consistency | u8 hops | key | value
+//             | opt ttl_ms | opt if_version | timeout_ms | shard_epoch
+//   response: u8 version (= 2) | u8 status code | message | version
 //             | current_version | u8 deleted | value | opt expires_in_ms
 //             | leader_hint
 //
@@ -52,6 +52,9 @@ struct RpcRequest {
   std::optional<std::uint64_t> ttl_ms;
   std::optional<std::uint64_t> if_version;
   std::uint64_t timeout_ms = 0;  // the caller's remaining budget
+  // The epoch of the key's shard in the sender's ShardMap: a node whose view
+  // is older cannot route the request better than the sender (0: none).
+  std::uint64_t shard_epoch = 0;
   bool operator==(const RpcRequest&) const = default;
 };
 

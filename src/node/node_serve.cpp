@@ -10,6 +10,10 @@ namespace nodenomad {
 
 namespace {
 
+// A request is relayed at most this many times by nodes that hold no
+// replica of its shard.
+constexpr std::uint8_t kMaxRelayHops = 2;
+
 node::RpcResponse response_with(Status status, NodeId hint = NodeId()) {
   node::RpcResponse response;
   response.reply.status = std::move(status);
@@ -78,11 +82,29 @@ void Node::Impl::serve_forwarded(const Envelope& envelope) {
   const ShardId shard = view->shard_map().shard_for_key(rpc->key);
   node::GroupReplica* replica = shard_replica(shard);
   if (replica == nullptr) {
+    // A stale route (the shard moved away, or never was here): relay the
+    // request along this node's own view when it is at least as new as the
+    // sender's, so the client never sees the move. The hop bound stops two
+    // nodes with crossed views from bouncing it for long.
+    const Epoch mine = view->shard_map().placement(shard).epoch;
     auto hint = leader_hints_.find(shard);
-    answer(response_with(
-        Status::unavailable(fmt::format("{} holds no replica of shard {}", options_.id.str(),
-                                        shard.value())),
-        hint == leader_hints_.end() ? NodeId() : hint->second));
+    const NodeId hinted = hint == leader_hints_.end() ? NodeId() : hint->second;
+    if (rpc->shard_epoch > mine.value() || rpc->hops >= kMaxRelayHops) {
+      answer(response_with(
+          Status::unavailable(fmt::format(
+              "{} holds no replica of shard {} (its view is at epoch {}, the sender's at {})",
+              options_.id.str(), shard.value(), mine.value(), rpc->shard_epoch)),
+          hinted));
+      return;
+    }
+    node::RpcRequest relayed = std::move(*rpc);
+    ++relayed.hops;
+    ++requests_relayed_;
+    start_request(std::move(relayed), [answer](KvReply reply) {
+      node::RpcResponse response;
+      response.reply = std::move(reply);
+      answer(std::move(response));
+    });
     return;
   }
   execute_locally(*replica, *rpc, std::move(answer));

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "node/node_rpc.hpp"
 #include "node_test_util.hpp"
 #include "nodenomad/sharding/key_to_shard.hpp"
 
@@ -524,6 +525,86 @@ TEST_CASE("migration: an orphan copy left by a source that was down is dropped b
   // The restarted source still has the copy on disk until the sweep.
   REQUIRE(eventually([&] { return !hosts_group(cluster.at(source), shard); },
                      std::chrono::seconds(30)));
+}
+
+// A peer that sends forwarded requests by hand, as a node with a stale
+// route would, and collects the answers.
+class HandPeer : public TransportHandler {
+ public:
+  HandPeer(InMemoryNetwork& network, NodeId id) : transport_(network.connect(id)), id_(id) {
+    REQUIRE(transport_->start(*this).is_ok());
+  }
+  ~HandPeer() override { transport_->stop(); }
+  void on_envelope(Envelope envelope) override {
+    std::lock_guard lock(mu_);
+    auto it = waiting_.find(envelope.request_id);
+    if (it == waiting_.end()) return;
+    it->second.set_value(node::decode_rpc_response(envelope.payload));
+    waiting_.erase(it);
+  }
+  Result<node::RpcResponse> call(const NodeId& to, const node::RpcRequest& rpc) {
+    std::future<Result<node::RpcResponse>> answer;
+    Envelope e;
+    {
+      std::lock_guard lock(mu_);
+      e.request_id = ++next_;
+      answer = waiting_[e.request_id].get_future();
+    }
+    e.from = id_;
+    e.to = to;
+    e.kind = EnvelopeKind::kRequest;
+    e.payload = node::encode_rpc_request(rpc);
+    transport_->send(std::move(e));
+    return answer.get();
+  }
+
+ private:
+  std::unique_ptr<InMemoryTransport> transport_;
+  NodeId id_;
+  std::mutex mu_;
+  std::uint64_t next_ = 0;
+  std::map<std::uint64_t, std::promise<Result<node::RpcResponse>>> waiting_;
+};
+
+TEST_CASE("migration: a node without the shard relays a request along its newer view",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  cluster.start_all();
+  REQUIRE(cluster.put_until_ok(1, "warm-up", "x").status.is_ok());
+  // A shard node-4 does not hold (4 nodes, 3 replicas per shard).
+  const std::shared_ptr<const ClusterMetadata> view = cluster.at(4).metadata();
+  std::optional<ShardId> elsewhere;
+  for (std::uint32_t s = 0; s < view->shard_count() && !elsewhere; ++s) {
+    if (!view->shard_map().placement(ShardId(s)).hosts(node(4))) elsewhere = ShardId(s);
+  }
+  REQUIRE(elsewhere);
+  const std::string key = keys_of_shard(*elsewhere, cluster.shard_count, 1)[0];
+  HandPeer peer(cluster.network, NodeId("stale-router"));
+  node::RpcRequest put;
+  put.op = node::RpcOp::kPut;
+  put.key = key;
+  put.value = "relayed";
+  put.timeout_ms = 3'000;
+  put.shard_epoch = view->shard_map().placement(*elsewhere).epoch.value();
+  Result<node::RpcResponse> relayed = peer.call(node(4), put);
+  REQUIRE(relayed.is_ok());
+  INFO(relayed->reply.status.to_string());
+  CHECK(relayed->reply.status.is_ok());
+  CHECK(cluster.at(1).get(key).get().value == "relayed");
+  // A sender with a newer view than node-4's is told so, not relayed.
+  put.shard_epoch += 5;
+  Result<node::RpcResponse> newer = peer.call(node(4), put);
+  REQUIRE(newer.is_ok());
+  CHECK(newer->reply.status.is(StatusCode::kUnavailable));
+  CHECK(std::string(newer->reply.status.message()).find("view is at epoch") != std::string::npos);
+  // A request relayed twice already is not relayed again.
+  put.shard_epoch = 0;
+  put.hops = 2;
+  Result<node::RpcResponse> bounced = peer.call(node(4), put);
+  REQUIRE(bounced.is_ok());
+  CHECK(bounced->reply.status.is(StatusCode::kUnavailable));
+  const std::string metrics = cluster.at(4).metrics_text();
+  CHECK(metrics.find("nodenomad_node_requests_total{path=\"relayed\"} 1") != std::string::npos);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ TEST_CASE("node rpc: requests and responses round-trip", "[node][rpc]") {
   request.ttl_ms = 1500;
   request.if_version = 0;
   request.timeout_ms = 4000;
+  request.shard_epoch = 7;
   Result<node::RpcRequest> decoded = node::decode_rpc_request(node::encode_rpc_request(request));
   REQUIRE(decoded.is_ok());
   CHECK(*decoded == request);
