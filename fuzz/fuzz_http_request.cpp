@@ -25,7 +25,8 @@ using nodenomad::net::RouterResponse;
 constexpr std::string_view kMethods[] = {"GET", "PUT", "DELETE", "POST", "HEAD", "PATCH"};
 
 bool known_status(unsigned status) {
-  for (unsigned s : {200u, 201u, 400u, 404u, 405u, 409u, 412u, 413u, 500u, 501u, 503u, 504u}) {
+  for (unsigned s :
+       {200u, 201u, 202u, 400u, 404u, 405u, 409u, 412u, 413u, 500u, 501u, 503u, 504u}) {
     if (status == s) return true;
   }
   return false;

@@ -1,13 +1,23 @@
 // nodenomadctl: the command-line client of a NodeNomad cluster (docs/cli.md).
 //
 // The logic lives in src/server/ctl_* (parsing, requests, output, exit
-// codes) where it is unit-tested; this file only reads stdin, does the one
-// HTTP exchange and writes the output.
+// codes) and, for the migration commands, in migrate_*.cpp beside this file,
+// where it is unit-tested; this file only reads stdin, does the HTTP
+// exchanges and writes to the terminal.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <tuple>
+#include <utility>
 
 #include "http_client.hpp"
+#include "migrate_cli.hpp"
 #include "server/ctl_cli.hpp"
 
 namespace {
@@ -17,6 +27,7 @@ using namespace nodenomad;
 // `put KEY -` reads the value from stdin; the server refuses anything over
 // its MAX_VALUE_SIZE (64MB at most) anyway, so reading stops a little above.
 constexpr std::size_t kMaxStdinValueBytes = (64u << 20) + 1;
+constexpr std::size_t kDefaultTerminalColumns = 80;
 
 Result<std::string> read_stdin() {
   std::string value;
@@ -48,15 +59,70 @@ bool wants_json(int argc, char** argv) {
   return false;
 }
 
+// A terminal that understands cursor movement: stdout is a TTY and TERM is
+// not "dumb" (Emacs shells, some CI logs).
+bool stdout_is_terminal() {
+  if (::isatty(STDOUT_FILENO) != 1) return false;
+  const char* term = std::getenv("TERM");
+  return term == nullptr || std::string_view(term) != "dumb";
+}
+
+// The terminal's columns and rows; 80 and unknown (0) when it does not say.
+std::pair<std::size_t, std::size_t> terminal_size() {
+  winsize size{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0 || size.ws_col == 0) {
+    return {kDefaultTerminalColumns, 0};
+  }
+  return {size.ws_col, size.ws_row};
+}
+
+// The migration commands: several exchanges, a live display, real time.
+int run_migration_command(int argc, char** argv) {
+  auto invocation = ctl::parse_migrate_args(argc, argv, process_env());
+  if (!invocation.is_ok()) {
+    return emit(ctl::render_usage_error(wants_json(argc, argv), invocation.status().message()));
+  }
+  if (invocation->command == ctl::MigrateCommand::kHelp) {
+    std::fputs(ctl::full_help().c_str(), stdout);
+    return ctl::kExitOk;
+  }
+  bool stdout_failed = false;
+  ctl::CtlIo io;
+  const HostPort endpoint = invocation->globals.endpoint;
+  const std::uint64_t timeout_ms = invocation->globals.timeout_ms;
+  io.exchange = [endpoint, timeout_ms](const ctl::HttpRequestSpec& request) {
+    return ctl::http_request(endpoint, request, timeout_ms);
+  };
+  io.sleep_ms = [](std::uint64_t ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  };
+  io.now_ms = [] {
+    const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count());
+  };
+  io.out = [&stdout_failed](std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    // Flushed at once: the progress display is redrawn in place.
+    if (std::fflush(stdout) != 0) stdout_failed = true;
+  };
+  io.err = [](std::string_view text) { std::fwrite(text.data(), 1, text.size(), stderr); };
+  io.terminal = stdout_is_terminal();
+  if (io.terminal) std::tie(io.width, io.height) = terminal_size();
+  const int exit_code = ctl::run_migrate_command(*invocation, io);
+  return stdout_failed && exit_code == ctl::kExitOk ? ctl::kExitOther : exit_code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (ctl::is_migrate_command(argc, argv)) return run_migration_command(argc, argv);
   auto invocation = ctl::parse_ctl_args(argc, argv, process_env());
   if (!invocation.is_ok()) {
     return emit(ctl::render_usage_error(wants_json(argc, argv), invocation.status().message()));
   }
   if (invocation->command == ctl::Command::kHelp) {
-    std::fputs(ctl::ctl_help().c_str(), stdout);
+    std::fputs(ctl::full_help().c_str(), stdout);
     return ctl::kExitOk;
   }
   if (invocation->value_from_stdin) {

@@ -1,6 +1,7 @@
-// The HTTP routes of API.md, without sockets. The only translation unit that
-// includes Boost.JSON (compile time): the session code asks error_response()
-// for its JSON bodies.
+// The HTTP routes of API.md, without sockets; the migration routes are in
+// http_migrations.cpp. These two are the only translation units that include
+// Boost.JSON (compile time): the session code asks error_response() for its
+// JSON bodies.
 #include "http/http_router.hpp"
 
 #include <algorithm>
@@ -22,7 +23,6 @@ constexpr std::string_view kNodesPrefix = "/v1/cluster/nodes/";
 constexpr std::string_view kMigrationsPrefix = "/v1/migrations/";
 // A user-supplied path quoted back in a message is cut to this many bytes.
 constexpr std::size_t kQuotedPathMaxBytes = 200;
-constexpr std::size_t kNodeIdMaxBytes = 64;
 constexpr std::uint64_t kMaxTtlSeconds = std::numeric_limits<std::uint64_t>::max() / 1000;
 
 enum class RouteId {
@@ -32,6 +32,9 @@ enum class RouteId {
   kClusterNode,
   kMigrations,
   kMigration,
+  kMigrationPause,
+  kMigrationResume,
+  kMigrationBandwidth,
   kRebalance,
   kHealth,
   kReady,
@@ -51,6 +54,28 @@ bool has_prefix_and_one_segment(std::string_view path, std::string_view prefix) 
          path.substr(prefix.size()).find('/') == std::string_view::npos;
 }
 
+// /v1/migrations/{id} and its three actions; {id} is one non-empty segment.
+Route match_migration_route(std::string_view path) {
+  const std::string_view rest = path.substr(kMigrationsPrefix.size());
+  const std::size_t slash = rest.find('/');
+  const std::string_view id = rest.substr(0, slash);
+  if (id.empty()) return {RouteId::kUnmatched, "unmatched", "", ""};
+  if (slash == std::string_view::npos) {
+    return {RouteId::kMigration, "/v1/migrations/{id}", "GET, DELETE", id};
+  }
+  const std::string_view action = rest.substr(slash + 1);
+  if (action == "pause") {
+    return {RouteId::kMigrationPause, "/v1/migrations/{id}/pause", "POST", id};
+  }
+  if (action == "resume") {
+    return {RouteId::kMigrationResume, "/v1/migrations/{id}/resume", "POST", id};
+  }
+  if (action == "bandwidth") {
+    return {RouteId::kMigrationBandwidth, "/v1/migrations/{id}/bandwidth", "PUT", id};
+  }
+  return {RouteId::kUnmatched, "unmatched", "", ""};
+}
+
 Route match_route(std::string_view path) {
   // The key is matched on the raw path, so an encoded "%2F" stays in the key
   // instead of starting a new segment.
@@ -67,10 +92,7 @@ Route match_route(std::string_view path) {
             path.substr(kNodesPrefix.size())};
   }
   if (path == "/v1/migrations") return {RouteId::kMigrations, "/v1/migrations", "GET, POST", ""};
-  if (has_prefix_and_one_segment(path, kMigrationsPrefix)) {
-    return {RouteId::kMigration, "/v1/migrations/{id}", "GET, DELETE",
-            path.substr(kMigrationsPrefix.size())};
-  }
+  if (path.starts_with(kMigrationsPrefix)) return match_migration_route(path);
   if (path == "/v1/rebalance") return {RouteId::kRebalance, "/v1/rebalance", "POST", ""};
   if (path == "/health") return {RouteId::kHealth, "/health", "GET", ""};
   if (path == "/ready") return {RouteId::kReady, "/ready", "GET", ""};
@@ -98,13 +120,6 @@ RouterResponse json_response(unsigned status, const json::value& body) {
 }
 
 json::string json_text(std::string_view bytes) { return json::string(to_valid_utf8(bytes)); }
-
-RouterResponse status_error(const Status& status, std::uint32_t retry_after_s) {
-  const auto [http_status, code] = http_status_of(status.code());
-  std::string message(status.message());
-  if (message.empty()) message = std::string(status_code_name(status.code()));
-  return error_response(http_status, code, message, retry_after_s);
-}
 
 // One query parameter, both halves percent-decoded.
 struct QueryParam {
@@ -218,16 +233,6 @@ Result<ReadConsistency> parse_consistency(const std::vector<QueryParam>& params)
   return Status::invalid_argument("consistency must be one of linearizable, lease, stale");
 }
 
-bool valid_node_id(std::string_view id) {
-  if (id.empty() || id.size() > kNodeIdMaxBytes) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 bool valid_host_port(std::string_view address) {
   const std::size_t colon = address.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return false;
@@ -252,7 +257,7 @@ Status parse_add_node_body(const std::string& body, std::string& id, std::string
     }
   }
   const json::value* id_value = object->if_contains("id");
-  if (id_value == nullptr || !id_value->is_string() || !valid_node_id(id_value->get_string())) {
+  if (id_value == nullptr || !id_value->is_string() || !is_valid_node_id(id_value->get_string())) {
     return Status::invalid_argument(
         "field \"id\" must be a string of 1 to 64 letters, digits, '-', '_' or '.' (e.g. "
         "\"node-4\")");
@@ -314,6 +319,28 @@ RouterResponse version_mismatch_response(const KvReply& reply) {
   return json_response(412, body);
 }
 
+MigrationRoute migration_route_of(RouteId route, std::string_view method) {
+  switch (route) {
+    case RouteId::kClusterNode:
+      return MigrationRoute::kDrainNode;
+    case RouteId::kMigrations:
+      return method == "GET" ? MigrationRoute::kList : MigrationRoute::kCreate;
+    case RouteId::kMigration:
+      return method == "GET" ? MigrationRoute::kGet : MigrationRoute::kCancel;
+    case RouteId::kMigrationPause:
+      return MigrationRoute::kPause;
+    case RouteId::kMigrationResume:
+      return MigrationRoute::kResume;
+    case RouteId::kMigrationBandwidth:
+      return MigrationRoute::kSetBandwidth;
+    case RouteId::kRebalance:
+      return MigrationRoute::kRebalance;
+    default:
+      NN_UNREACHABLE("not a migration route");
+  }
+  return MigrationRoute::kRebalance;
+}
+
 }  // namespace
 
 std::string_view route_label(std::string_view target) {
@@ -325,6 +352,13 @@ RouterResponse error_response(unsigned status, std::string_view code, std::strin
   RouterResponse response = json_response(status, error_object(code, message));
   if (status == 503) response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
   return response;
+}
+
+RouterResponse status_response(const Status& status, std::uint32_t retry_after_s) {
+  const auto [http_status, code] = http_status_of(status.code());
+  std::string message(status.message());
+  if (message.empty()) message = std::string(status_code_name(status.code()));
+  return error_response(http_status, code, message, retry_after_s);
 }
 
 std::pair<unsigned, std::string_view> http_status_of(StatusCode code) {
@@ -402,11 +436,18 @@ std::string_view HttpRouter::route(RouterRequest request, RespondFn respond) con
     case RouteId::kMetrics:
       operations(path, std::move(respond));
       break;
-    default:
-      respond(error_response(501, "not_implemented",
-                             std::string(request.method) + " " + std::string(route.label) +
-                                 " is routed but not implemented yet: migrations, node removal "
-                                 "and rebalancing arrive with the next release"));
+    default: {
+      // No migration route takes a query parameter; one is refused rather
+      // than ignored, as on every /v1/ route.
+      const std::string where = std::string(request.method) + " " + std::string(route.label);
+      auto params = parse_query(query, {}, where);
+      if (!params) {
+        respond(error_response(400, "invalid_argument", params.status().message()));
+        break;
+      }
+      route_migration(migration_route_of(route.id, request.method), route.rest, request.body,
+                      std::move(respond));
+    }
   }
   return route.label;
 }
@@ -463,7 +504,7 @@ void HttpRouter::kv_put(std::string key, std::string value, std::string_view que
              } else if (reply.status.is(StatusCode::kVersionMismatch)) {
                respond(version_mismatch_response(reply));
              } else {
-               respond(status_error(reply.status, retry));
+               respond(status_response(reply.status, retry));
              }
            });
 }
@@ -484,7 +525,7 @@ void HttpRouter::kv_get(std::string key, std::string_view query, RespondFn respo
                  return respond(
                      error_response(404, "not_found", "the key does not exist or has expired"));
                }
-               return respond(status_error(reply.status, retry));
+               return respond(status_response(reply.status, retry));
              }
              RouterResponse response;
              response.content_type = "application/octet-stream";
@@ -518,14 +559,14 @@ void HttpRouter::kv_remove(std::string key, std::string_view query, RespondFn re
                 if (reply.status.is(StatusCode::kVersionMismatch)) {
                   return respond(version_mismatch_response(reply));
                 }
-                respond(status_error(reply.status, retry));
+                respond(status_response(reply.status, retry));
               });
 }
 
 void HttpRouter::cluster_get(RespondFn respond) const {
   api_.cluster_info(
       [respond = std::move(respond), retry = limits_.retry_after_s](Result<ClusterInfo> info) {
-        if (!info) return respond(status_error(info.status(), retry));
+        if (!info) return respond(status_response(info.status(), retry));
         respond(json_response(200, cluster_json(*info)));
       });
 }
@@ -539,7 +580,7 @@ void HttpRouter::cluster_add_node(const std::string& body, RespondFn respond) co
   api_.add_node(NodeId(id), address,
                 [respond = std::move(respond), answer = std::move(answer),
                  retry = limits_.retry_after_s](Status status) {
-                  if (!status) return respond(status_error(status, retry));
+                  if (!status) return respond(status_response(status, retry));
                   respond(json_response(201, answer));
                 });
 }

@@ -54,6 +54,23 @@ RouterResponse error_response(unsigned status, std::string_view code, std::strin
 // The HTTP status and error code for a ClientApi Status (docs/http_api.md).
 std::pair<unsigned, std::string_view> http_status_of(StatusCode code);
 
+// The error answer for a ClientApi Status, as http_status_of maps it; the
+// Status's message is the message (its code's name when empty).
+RouterResponse status_response(const Status& status, std::uint32_t retry_after_s);
+
+// What a migration route asks of the ClientApi (http_migrations.cpp).
+enum class MigrationRoute {
+  kCreate,        // POST /v1/migrations
+  kList,          // GET /v1/migrations
+  kGet,           // GET /v1/migrations/{id}
+  kCancel,        // DELETE /v1/migrations/{id}
+  kPause,         // POST /v1/migrations/{id}/pause
+  kResume,        // POST /v1/migrations/{id}/resume
+  kSetBandwidth,  // PUT /v1/migrations/{id}/bandwidth
+  kRebalance,     // POST /v1/rebalance
+  kDrainNode,     // DELETE /v1/cluster/nodes/{id}
+};
+
 class HttpRouter {
  public:
   // `extra_metrics` is appended to ClientApi::metrics_text() on GET /metrics.
@@ -71,6 +88,13 @@ class HttpRouter {
   void cluster_get(RespondFn respond) const;
   void cluster_add_node(const std::string& body, RespondFn respond) const;
   void operations(std::string_view path, RespondFn respond) const;
+  // The migration routes (http_migrations.cpp). `id_raw` is the {id} segment
+  // as sent (an operation or node id), empty for the routes without one.
+  void route_migration(MigrationRoute route, std::string_view id_raw, const std::string& body,
+                       RespondFn respond) const;
+  void migration_create(const std::string& body, RespondFn respond) const;
+  void migration_control(std::string id, MigrationControl control, const std::string& body,
+                         RespondFn respond) const;
 
   ClientApi& api_;
   RouterLimits limits_;

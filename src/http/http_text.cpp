@@ -80,4 +80,34 @@ std::string to_valid_utf8(std::string_view bytes) {
   return out;
 }
 
+void append_json_string(std::string& out, std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : to_valid_utf8(bytes)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20) {
+      out += "\\u00";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+bool is_valid_node_id(std::string_view id) {
+  constexpr std::size_t kNodeIdMaxBytes = 64;
+  if (id.empty() || id.size() > kNodeIdMaxBytes) return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace nodenomad::net

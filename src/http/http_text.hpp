@@ -20,4 +20,13 @@ Result<std::string> percent_decode(std::string_view in);
 // string without making the document invalid (a binary key echoed back).
 std::string to_valid_utf8(std::string_view bytes);
 
+// Appends `bytes` as a quoted JSON string: invalid UTF-8 becomes U+FFFD (as
+// to_valid_utf8), and '"', '\\' and U+0000..U+001F are escaped. For the
+// answers written without Boost.JSON (docs/http_api.md, "Migrations").
+void append_json_string(std::string& out, std::string_view bytes);
+
+// A node id as the cluster accepts one: 1 to 64 characters from
+// [A-Za-z0-9._-] (it travels in paths: /v1/cluster/nodes/{id}).
+bool is_valid_node_id(std::string_view id);
+
 }  // namespace nodenomad::net

@@ -198,6 +198,19 @@ void Node::control_migration(std::string id, MigrationControl control,
 
 void Node::Impl::call_admin(const NodeId& to, node::RpcRequest rpc,
                             std::function<void(Result<node::RpcResponse>)> done) {
+  if (to == options_.id) {
+    // Served here: a transport has no route to its own node. As a task of
+    // its own, so the caller never sees its callback run inside the call.
+    post([rpc = std::move(rpc), done = std::move(done)](Impl& self) mutable {
+      auto answer = [done = std::move(done)](node::RpcResponse r) { done(std::move(r)); };
+      if (rpc.op >= node::RpcOp::kMigrateShard) {
+        self.serve_migration(rpc, std::move(answer));
+      } else {
+        self.serve_admin(rpc, std::move(answer));
+      }
+    });
+    return;
+  }
   const std::uint64_t wire_id = next_id_++;
   admin_calls_[wire_id] = std::move(done);
   rpc.timeout_ms = rpc.op == node::RpcOp::kNodeStats ? kStatsTimeoutMs : options_.request_timeout_ms;

@@ -1,7 +1,10 @@
 // FakeClientApi: an in-memory ClientApi for the HTTP tests. Versions grow by
 // one per write of a key and survive a delete (API.md); it can be told to
 // answer every key-value call with an error, to answer from another thread,
-// or to hold its answers until the test releases them.
+// or to hold its answers until the test releases them. Its migration store
+// is scripted: create_migration starts one operation per shard, rebalance
+// and drain_node start the planned moves the test set, and the test moves
+// operations along with update_migration().
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -62,10 +65,63 @@ class FakeClientApi : public ClientApi {
     add_node_status_ = std::move(status);
   }
 
-  // Forgets every key (a long fuzzing run bounds its memory with it).
+  // Forgets every key and operation (a long fuzzing run bounds its memory
+  // with it).
   void clear_entries() {
     std::lock_guard lock(mutex_);
     entries_.clear();
+    migrations_.clear();
+  }
+
+  // ---- the migration store ----
+  // Every migration call answers this status (kOk: behave normally).
+  void set_migration_status(Status status) {
+    std::lock_guard lock(mutex_);
+    migration_status_ = std::move(status);
+  }
+  // What rebalance() starts, and drain_node(id) of the moves whose source is id.
+  void set_planned_moves(std::vector<MigrationRequest> moves) {
+    std::lock_guard lock(mutex_);
+    planned_moves_ = std::move(moves);
+  }
+  // The Unix time (ms) the store stamps on operations it starts or ends.
+  void set_now_ms(std::uint64_t now_ms) {
+    std::lock_guard lock(mutex_);
+    now_ms_ = now_ms;
+  }
+  // Adds an operation as it is (the test fills every field).
+  void add_migration(MigrationStatus status) {
+    std::lock_guard lock(mutex_);
+    migrations_.push_back(std::move(status));
+  }
+  // Changes operation `id` in place; false if there is none.
+  bool update_migration(const std::string& id, const std::function<void(MigrationStatus&)>& edit) {
+    std::lock_guard lock(mutex_);
+    MigrationStatus* op = find_migration(id);
+    if (op == nullptr) return false;
+    edit(*op);
+    return true;
+  }
+  std::vector<MigrationStatus> migrations() const {
+    std::lock_guard lock(mutex_);
+    return migrations_;
+  }
+  std::optional<MigrationRequest> last_migration_request() const {
+    std::lock_guard lock(mutex_);
+    return last_migration_request_;
+  }
+  struct ControlCall {
+    std::string id;
+    MigrationControl control;
+    std::uint64_t bandwidth_bytes_per_s;
+  };
+  std::optional<ControlCall> last_control() const {
+    std::lock_guard lock(mutex_);
+    return last_control_;
+  }
+  NodeId last_drained() const {
+    std::lock_guard lock(mutex_);
+    return last_drained_;
   }
 
   // ---- what the test reads ----
@@ -186,6 +242,71 @@ class FakeClientApi : public ClientApi {
             [done = std::move(done), status = std::move(status)] { done(status); });
   }
 
+  void create_migration(MigrationRequest request,
+                        std::function<void(Result<MigrationBatch>)> done) override {
+    std::unique_lock lock(mutex_);
+    ++calls_;
+    last_migration_request_ = request;
+    std::vector<MigrationRequest> moves;
+    for (ShardId shard : request.shards) {
+      moves.push_back({{shard}, request.source, request.target, request.bandwidth_bytes_per_s});
+    }
+    Result<MigrationBatch> batch = or_error<MigrationBatch>([&] { return start_batch(moves); });
+    deliver(std::move(lock), [done = std::move(done), batch = std::move(batch)] { done(batch); });
+  }
+
+  void rebalance(std::function<void(Result<MigrationBatch>)> done) override {
+    std::unique_lock lock(mutex_);
+    ++calls_;
+    Result<MigrationBatch> batch =
+        or_error<MigrationBatch>([&] { return start_batch(planned_moves_); });
+    deliver(std::move(lock), [done = std::move(done), batch = std::move(batch)] { done(batch); });
+  }
+
+  void drain_node(NodeId id, std::function<void(Result<MigrationBatch>)> done) override {
+    std::unique_lock lock(mutex_);
+    ++calls_;
+    last_drained_ = id;
+    std::vector<MigrationRequest> moves;
+    for (const auto& move : planned_moves_) {
+      if (move.source == id) moves.push_back(move);
+    }
+    Result<MigrationBatch> batch = or_error<MigrationBatch>([&] { return start_batch(moves); });
+    deliver(std::move(lock), [done = std::move(done), batch = std::move(batch)] { done(batch); });
+  }
+
+  void list_migrations(std::function<void(Result<std::vector<MigrationStatus>>)> done) override {
+    std::unique_lock lock(mutex_);
+    ++calls_;
+    Result<std::vector<MigrationStatus>> list =
+        or_error<std::vector<MigrationStatus>>([&] { return migrations_; });
+    deliver(std::move(lock), [done = std::move(done), list = std::move(list)] { done(list); });
+  }
+
+  void get_migration(std::string id, std::function<void(Result<MigrationStatus>)> done) override {
+    std::unique_lock lock(mutex_);
+    ++calls_;
+    Result<MigrationStatus> status = or_error<MigrationStatus>([&]() -> Result<MigrationStatus> {
+      const MigrationStatus* op = find_migration(id);
+      if (op == nullptr) return Status::not_found("no migration operation \"" + id + "\"");
+      return *op;
+    });
+    deliver(std::move(lock),
+            [done = std::move(done), status = std::move(status)] { done(status); });
+  }
+
+  void control_migration(std::string id, MigrationControl control,
+                         std::uint64_t bandwidth_bytes_per_s,
+                         std::function<void(Result<MigrationStatus>)> done) override {
+    std::unique_lock lock(mutex_);
+    ++calls_;
+    last_control_ = ControlCall{id, control, bandwidth_bytes_per_s};
+    Result<MigrationStatus> status = or_error<MigrationStatus>(
+        [&] { return apply_control(id, control, bandwidth_bytes_per_s); });
+    deliver(std::move(lock),
+            [done = std::move(done), status = std::move(status)] { done(status); });
+  }
+
   const NodeId& node_id() const override { return node_id_; }
   bool is_ready() const override {
     std::lock_guard lock(mutex_);
@@ -207,6 +328,72 @@ class FakeClientApi : public ClientApi {
     KvReply reply;
     reply.status = kv_status_;
     return reply;
+  }
+
+  // migration_status_ when the test set one, else what `answer` gives.
+  template <typename T, typename Answer>
+  Result<T> or_error(Answer answer) {
+    if (!migration_status_.is_ok()) return migration_status_;
+    return answer();
+  }
+
+  MigrationStatus* find_migration(const std::string& id) {
+    for (auto& op : migrations_) {
+      if (op.id == id) return &op;
+    }
+    return nullptr;
+  }
+
+  // One operation per move, each in Prepare, all in one new batch.
+  MigrationBatch start_batch(const std::vector<MigrationRequest>& moves) {
+    MigrationBatch batch;
+    batch.id = "batch-" + std::to_string(++batches_started_);
+    for (const auto& move : moves) {
+      MigrationStatus op;
+      op.id = "op-" + std::to_string(++operations_started_);
+      op.batch_id = batch.id;
+      op.shard = move.shards.at(0);
+      op.source = move.source;
+      op.target = move.target;
+      op.bandwidth_bytes_per_s = move.bandwidth_bytes_per_s;
+      op.started_at_ms = now_ms_;
+      batch.operations.push_back(op.id);
+      migrations_.push_back(std::move(op));
+    }
+    return batch;
+  }
+
+  // Cancel rolls back before Update and is only noted after it; an ended
+  // operation refuses every control, as the Node does.
+  Result<MigrationStatus> apply_control(const std::string& id, MigrationControl control,
+                                        std::uint64_t bandwidth_bytes_per_s) {
+    MigrationStatus* op = find_migration(id);
+    if (op == nullptr) return Status::not_found("no migration operation \"" + id + "\"");
+    if (migration_stage_terminal(op->stage)) {
+      return Status::invalid_argument("operation " + id + " has ended (" +
+                                      std::string(migration_stage_name(op->stage)) + ")");
+    }
+    switch (control) {
+      case MigrationControl::kCancel:
+        op->cancel_requested = true;
+        if (op->stage < MigrationStage::kUpdate) {
+          op->stage = MigrationStage::kCancelled;
+          op->finished_at_ms = now_ms_;
+          op->error = "cancelled on request";
+        }
+        break;
+      case MigrationControl::kPause:
+        op->paused = true;
+        break;
+      case MigrationControl::kResume:
+        op->paused = false;
+        break;
+      case MigrationControl::kSetBandwidth:
+        if (bandwidth_bytes_per_s == 0) return Status::invalid_argument("bandwidth must be > 0");
+        op->bandwidth_bytes_per_s = bandwidth_bytes_per_s;
+        break;
+    }
+    return *op;
   }
 
   // Runs `answer` as the delivery mode says, never with the mutex held.
@@ -257,6 +444,15 @@ class FakeClientApi : public ClientApi {
   std::string last_key_;
   std::vector<std::pair<NodeId, std::string>> added_nodes_;
   std::size_t calls_ = 0;
+  Status migration_status_;
+  std::vector<MigrationStatus> migrations_;
+  std::vector<MigrationRequest> planned_moves_;
+  std::uint64_t now_ms_ = 1'764'151'200'000;  // 2025-11-26T10:00:00Z
+  std::uint64_t batches_started_ = 0;
+  std::uint64_t operations_started_ = 0;
+  std::optional<MigrationRequest> last_migration_request_;
+  std::optional<ControlCall> last_control_;
+  NodeId last_drained_;
   std::thread worker_;  // last: starts after every member above exists
 };
 

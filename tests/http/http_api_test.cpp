@@ -361,6 +361,68 @@ TEST_CASE("http: /metrics serves the node's and the HTTP layer's metrics", "[htt
   CHECK(contains(text, "nodenomad_http_open_connections 1\n"));
 }
 
+TEST_CASE("http: migrations over a socket: start, show, throttle, cancel, drain",
+          "[http][api][migration]") {
+  ServerFixture f;
+  f.api().set_delivery(Delivery::kOtherThread);
+  TestClient client(f.port());
+  REQUIRE(client.connected());
+
+  auto created = client.roundtrip(make_request(
+      "POST", "/v1/migrations", R"({"shards": [3, 7], "source": "node-1", "target": "node-4"})",
+      "Content-Type: application/json\r\n"));
+  REQUIRE(created);
+  CHECK(created->status == 202);
+  CHECK(created->header("content-type") == "application/json");
+  CHECK(created->body == R"({"id":"batch-1","operations":["op-1","op-2"]})");
+
+  auto shown = client.roundtrip(make_request("GET", "/v1/migrations/op-2"));
+  REQUIRE(shown);
+  CHECK(shown->status == 200);
+  CHECK(contains(shown->body, R"({"id":"op-2","shard":7,"source":"node-1","target":"node-4",)"
+                              R"("stage":"prepare",)"));
+
+  auto throttled = client.roundtrip(
+      make_request("PUT", "/v1/migrations/op-2/bandwidth", R"({"bytes_per_s": 4096})"));
+  REQUIRE(throttled);
+  CHECK(throttled->status == 200);
+  CHECK(contains(throttled->body, R"("bandwidth_bytes_per_s":4096,)"));
+
+  auto bad = client.roundtrip(make_request("POST", "/v1/migrations", R"({"shards": []})"));
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK(json_error_code(*bad) == "invalid_argument");
+
+  auto cancelled = client.roundtrip(make_request("DELETE", "/v1/migrations/op-1"));
+  REQUIRE(cancelled);
+  CHECK(cancelled->status == 202);
+  CHECK(contains(cancelled->body, R"("stage":"cancelled")"));
+  auto missing = client.roundtrip(make_request("DELETE", "/v1/migrations/op-77"));
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+  CHECK(json_error_code(*missing) == "not_found");
+
+  f.api().set_planned_moves({{{ShardId(5)}, NodeId("node-2"), NodeId("node-3"), 0}});
+  auto drained = client.roundtrip(make_request("DELETE", "/v1/cluster/nodes/node-2"));
+  REQUIRE(drained);
+  CHECK(drained->status == 202);
+  CHECK(drained->body == R"({"id":"batch-2","operations":["op-3"]})");
+
+  f.api().set_migration_status(Status::unavailable("no metadata leader"));
+  auto unavailable = client.roundtrip(make_request("POST", "/v1/rebalance"));
+  REQUIRE(unavailable);
+  CHECK(unavailable->status == 503);
+  CHECK(unavailable->header("retry-after") == "1");
+
+  auto metrics = client.roundtrip(make_request("GET", "/metrics"));
+  REQUIRE(metrics);
+  CHECK(contains(metrics->body, R"(nodenomad_http_requests_total{route="/v1/migrations/{id}",)"
+                                R"(method="DELETE",status="202"} 1)"));
+  CHECK(contains(metrics->body, R"(nodenomad_http_requests_total{route=)"
+                                R"("/v1/migrations/{id}/bandwidth",method="PUT",status="200"} 1)"));
+  CHECK(f.http().open_connections() == 1);
+}
+
 TEST_CASE("http: stop() answers requests in flight and closes the rest", "[http][api]") {
   ServerFixture f;
   TestClient idle(f.port());

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "http/fake_client_api.hpp"
+#include "http/router_test_support.hpp"
 #include "http/http_metrics.hpp"
 #include "http/http_router.hpp"
 #include "http/http_text.hpp"
@@ -13,46 +14,11 @@ namespace nodenomad::net {
 namespace {
 
 namespace json = boost::json;
+using testing::expect_error;
 using testing::FakeClientApi;
-
-struct RouterFixture {
-  FakeClientApi api;
-  HttpRouter router{api, RouterLimits{64, 1024, 7}, [] { return std::string("http_extra 1\n"); }};
-
-  RouterResponse call(std::string method, std::string target, std::string body = "") {
-    std::optional<RouterResponse> out;
-    router.route(RouterRequest{method, target, std::move(body)},
-                 [&](RouterResponse response) { out = std::move(response); });
-    REQUIRE(out.has_value());
-    return std::move(*out);
-  }
-};
-
-json::value parse(const RouterResponse& response) {
-  boost::system::error_code ec;
-  json::value value = json::parse(response.body, ec);
-  INFO(response.body);
-  REQUIRE_FALSE(ec);
-  return value;
-}
-
-std::string header(const RouterResponse& response, std::string_view name) {
-  for (const auto& [key, value] : response.headers) {
-    if (key == name) return value;
-  }
-  return "<absent>";
-}
-
-// Checks the API.md error shape and returns the message.
-std::string expect_error(const RouterResponse& response, unsigned status, std::string_view code) {
-  INFO(response.body);
-  CHECK(response.status == status);
-  CHECK(response.content_type == "application/json");
-  const json::value body = parse(response);
-  const json::object& error = body.at("error").as_object();
-  CHECK(error.at("code").as_string() == code);
-  return std::string(error.at("message").as_string());
-}
+using testing::header;
+using testing::parse;
+using testing::RouterFixture;
 
 TEST_CASE("router: put, get and delete a key with versions", "[http][router]") {
   RouterFixture f;
@@ -241,6 +207,12 @@ TEST_CASE("router: route labels are bounded templates", "[http][router]") {
   CHECK(route_label("/v1/kv/some%2Fkey?ttl=3") == "/v1/kv/{key}");
   CHECK(route_label("/v1/migrations/op-7") == "/v1/migrations/{id}");
   CHECK(route_label("/v1/cluster/nodes/node-2") == "/v1/cluster/nodes/{id}");
+  CHECK(route_label("/v1/migrations/op-7/pause") == "/v1/migrations/{id}/pause");
+  CHECK(route_label("/v1/migrations/op-7/resume?x") == "/v1/migrations/{id}/resume");
+  CHECK(route_label("/v1/migrations/op-7/bandwidth") == "/v1/migrations/{id}/bandwidth");
+  CHECK(route_label("/v1/migrations/op-7/other") == "unmatched");
+  CHECK(route_label("/v1/migrations//pause") == "unmatched");
+  CHECK(route_label("/v1/rebalance") == "/v1/rebalance");
   CHECK(route_label("/whatever/else") == "unmatched");
   RouterFixture f;
   CHECK(f.router.route({"GET", "/health", ""}, [](RouterResponse) {}) == "/health");
@@ -307,23 +279,6 @@ TEST_CASE("router: POST /v1/cluster/nodes validates and answers 201", "[http][ro
   f.api.set_add_node_status(Status::already_exists("node-4 is a member"));
   expect_error(f.call("POST", "/v1/cluster/nodes", R"({"id":"node-4","address":"h:5"})"), 409,
                "already_exists");
-}
-
-TEST_CASE("router: migration routes exist and answer 501", "[http][router]") {
-  RouterFixture f;
-  const std::vector<std::pair<std::string, std::string>> routes = {
-      {"DELETE", "/v1/cluster/nodes/node-2"},
-      {"POST", "/v1/migrations"},
-      {"GET", "/v1/migrations"},
-      {"GET", "/v1/migrations/op-1"},
-      {"DELETE", "/v1/migrations/op-1"},
-      {"POST", "/v1/rebalance"},
-  };
-  for (const auto& [method, target] : routes) {
-    INFO(method << " " << target);
-    CHECK_THAT(expect_error(f.call(method, target, "{}"), 501, "not_implemented"),
-               Catch::Contains("not implemented yet"));
-  }
 }
 
 TEST_CASE("router: health, ready and metrics", "[http][router]") {
