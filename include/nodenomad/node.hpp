@@ -112,6 +112,12 @@ struct NodeOptions {
   std::uint64_t migration_bandwidth_bytes_per_s = 0;
   // Plan and start a rebalance when a member joins.
   bool rebalance_on_join = true;
+  // Spread shard leadership: when one node leads two or more shards more
+  // than another, hand one of them over (one transfer per sweep).
+  bool balance_leaders = true;
+  // How often the metadata leader asks every member what it hosts, drops
+  // copies no placement names, and spreads leaders.
+  std::uint64_t maintenance_interval_ms = 10'000;
 
   Transport* transport = nullptr;   // required
   EventLoop* loop = nullptr;        // nullptr: the node runs its own thread

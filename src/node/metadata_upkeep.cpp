@@ -3,6 +3,10 @@
 // member list, drained members leave once empty, orphan copies are dropped.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+#include <optional>
+
 #include "node/migration_coordinator.hpp"
 #include "node/node_impl.hpp"
 #include "nodenomad/logging.hpp"
@@ -12,7 +16,8 @@ namespace nodenomad::node {
 namespace {
 
 constexpr std::uint64_t kUpkeepIntervalMs = 500;
-constexpr std::uint64_t kSweepIntervalMs = 10'000;
+// Leadership transfers started per sweep (each is one Raft round or two).
+constexpr int kLeaderMovesPerSweep = 4;
 // A learner this close to the leader's log may be promoted.
 constexpr std::uint64_t kPromoteLagEntries = 100;
 
@@ -24,7 +29,7 @@ bool contains(const std::vector<NodeId>& v, const NodeId& n) {
 
 void MigrationCoordinator::upkeep(const ClusterMetadata& view, bool migrations_running) {
   const std::uint64_t now = node_.now_ms();
-  if (now - last_sweep_ms_ >= kSweepIntervalMs) {
+  if (now - last_sweep_ms_ >= node_.options().maintenance_interval_ms) {
     last_sweep_ms_ = now;
     sweep_orphans(view);
   }
@@ -131,35 +136,99 @@ void MigrationCoordinator::upkeep(const ClusterMetadata& view, bool migrations_r
 // placement names (a source that was down at Cleanup, a rolled-back target
 // that did not answer). The node checks its own view before dropping.
 void MigrationCoordinator::sweep_orphans(const ClusterMetadata& view) {
+  struct Gather {
+    std::map<NodeId, std::vector<ReplicaStats>> stats;
+    std::size_t waiting = 0;
+  };
+  auto gather = std::make_shared<Gather>();
+  auto handle = [this, gather](const NodeId& id, std::vector<ReplicaStats> stats) {
+    const std::shared_ptr<const ClusterMetadata> now = node_.view();
+    for (const ReplicaStats& r : stats) {
+      if (r.shard.value() >= now->shard_count()) continue;
+      const ShardPlacement& p = now->shard_map().placement(r.shard);
+      if (p.hosts(id)) continue;
+      RpcRequest drop;
+      drop.op = RpcOp::kDropShard;
+      drop.key = std::to_string(r.shard.value());
+      drop.if_version = p.epoch.value();
+      nodenomad::log(LogLevel::kInfo, "migration",
+                     fmt::format("{} holds an orphan copy of shard {}; dropping it", id.str(),
+                                 r.shard.value()));
+      node_.call_admin(id, drop, [](Result<RpcResponse>) {});
+    }
+    gather->stats[id] = std::move(stats);
+    if (--gather->waiting == 0) balance_leaders(gather->stats);
+  };
+  gather->waiting = view.members().size();
   for (const Member& m : view.members()) {
-    RpcRequest rpc;
-    rpc.op = RpcOp::kNodeStats;
     const NodeId id = m.id;
-    auto handle = [this, id](std::vector<ReplicaStats> stats) {
-      const std::shared_ptr<const ClusterMetadata> now = node_.view();
-      for (const ReplicaStats& r : stats) {
-        if (r.shard.value() >= now->shard_count()) continue;
-        const ShardPlacement& p = now->shard_map().placement(r.shard);
-        if (p.hosts(id)) continue;
-        RpcRequest drop;
-        drop.op = RpcOp::kDropShard;
-        drop.key = std::to_string(r.shard.value());
-        drop.if_version = p.epoch.value();
-        nodenomad::log(LogLevel::kInfo, "migration",
-                       fmt::format("{} holds an orphan copy of shard {}; dropping it", id.str(),
-                                   r.shard.value()));
-        node_.call_admin(id, drop, [](Result<RpcResponse>) {});
-      }
-    };
     if (id == node_.options().id) {
-      handle(node_.local_replica_stats());
+      handle(id, node_.local_replica_stats());
       continue;
     }
-    node_.call_admin(id, rpc, [handle](Result<RpcResponse> r) {
-      if (!r.is_ok() || !r->reply.status.is_ok()) return;
-      Result<std::vector<ReplicaStats>> stats = decode_replica_stats(r->reply.value);
-      if (stats.is_ok()) handle(std::move(*stats));
+    RpcRequest rpc;
+    rpc.op = RpcOp::kNodeStats;
+    node_.call_admin(id, rpc, [handle, id](Result<RpcResponse> r) {
+      std::vector<ReplicaStats> stats;
+      if (r.is_ok() && r->reply.status.is_ok()) {
+        Result<std::vector<ReplicaStats>> decoded = decode_replica_stats(r->reply.value);
+        if (decoded.is_ok()) stats = std::move(*decoded);
+      }
+      handle(id, std::move(stats));
     });
+  }
+}
+
+// One leadership transfer per sweep, from the node that leads the most
+// shards to the least-loaded voter of one of them, when the two differ by
+// two or more. Nodes that did not answer take no part.
+void MigrationCoordinator::balance_leaders(const std::map<NodeId, std::vector<ReplicaStats>>& stats) {
+  if (!node_.options().balance_leaders || !node_.leads_metadata()) return;
+  const std::shared_ptr<const ClusterMetadata> view = node_.view();
+  std::map<NodeId, std::size_t> leads;
+  std::map<ShardId, NodeId> leader_of;
+  for (const auto& [id, replicas] : stats) {
+    const Member* m = view->find_member(id);
+    if (replicas.empty() || m == nullptr || m->state != MemberState::kActive) continue;
+    leads[id] += 0;
+    for (const ReplicaStats& r : replicas) {
+      if (!r.leader) continue;
+      ++leads[id];
+      leader_of[r.shard] = id;
+    }
+  }
+  if (leads.size() < 2) return;
+  for (int round = 0; round < kLeaderMovesPerSweep; ++round) {
+    const auto busiest =
+        std::max_element(leads.begin(), leads.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
+    std::optional<std::pair<ShardId, NodeId>> best;
+    std::size_t best_load = busiest->second;
+    for (const auto& [shard, leader] : leader_of) {
+      if (leader != busiest->first || shard.value() >= view->shard_count()) continue;
+      for (const NodeId& v : view->shard_map().placement(shard).replicas) {
+        auto it = leads.find(v);
+        if (it != leads.end() && it->second + 2 <= busiest->second && it->second < best_load) {
+          best = std::make_pair(shard, v);
+          best_load = it->second;
+        }
+      }
+    }
+    if (!best) return;
+    ShardCall call;
+    call.op_id = "leader-balance";
+    call.shard = best->first;
+    call.action = ShardAction::kTransferLeader;
+    call.target = best->second;
+    nodenomad::log(LogLevel::kInfo, "migration",
+                   fmt::format("spreading leaders: shard {} from {} ({} led) to {} ({} led)",
+                               call.shard.value(), busiest->first.str(), busiest->second,
+                               call.target.str(), best_load));
+    node_.call_shard_leader(call, [](Result<ShardReport>) {});
+    // As if it went through, for the next pick of this sweep.
+    --busiest->second;
+    ++leads[best->second];
+    leader_of[best->first] = best->second;
   }
 }
 

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "node/migration_wire.hpp"
+#include "node/node_rpc.hpp"
 #include "nodenomad/migration/migration_plan.hpp"
 #include "nodenomad/node.hpp"
 #include "nodenomad/sharding/cluster_metadata.hpp"
@@ -88,6 +89,7 @@ class MigrationCoordinator {
   // no placement names are dropped (the orphan sweep).
   void upkeep(const ClusterMetadata& view, bool migrations_running);
   void sweep_orphans(const ClusterMetadata& view);
+  void balance_leaders(const std::map<NodeId, std::vector<ReplicaStats>>& stats);
 
   void create(const std::vector<MigrationMove>& moves, std::uint64_t bandwidth, Done done);
   void drain(const NodeId& id, Done done);

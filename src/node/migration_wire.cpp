@@ -240,7 +240,7 @@ std::string encode_shard_call(const ShardCall& call) { return encode(call); }
 Result<ShardCall> decode_shard_call(std::string_view bytes) {
   NN_ASSIGN_OR_RETURN(ShardCall c, decode<ShardCall>(bytes, "migration shard call"));
   const auto a = static_cast<std::uint8_t>(c.action);
-  if (a < 1 || a > 5) return Status::corruption("migration shard call: unknown action");
+  if (a < 1 || a > 6) return Status::corruption("migration shard call: unknown action");
   return c;
 }
 

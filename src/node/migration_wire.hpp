@@ -65,6 +65,7 @@ enum class ShardAction : std::uint8_t {
   kVerify = 3,         // start or continue verifying `target` against the leader
   kPromote = 4,        // joint change: target becomes a voter, source leaves
   kRemoveLearner = 5,  // rollback: `target` leaves the group
+  kTransferLeader = 6, // hand leadership to `target`, a voter (leader spreading)
 };
 
 struct ShardCall {

@@ -252,6 +252,16 @@ void Node::Impl::serve_migrate_shard(const node::ShardCall& call,
       }
       break;
     }
+    case node::ShardAction::kTransferLeader:
+      if (!contains(conf.voters, call.target) || report.joint) {
+        report.note = fmt::format("{} is not a voter of shard {}", call.target.str(),
+                                  call.shard.value());
+      } else if (call.target != options_.id) {
+        const Status t = replica->transfer_leadership(call.target);
+        report.note = t.is_ok() ? fmt::format("transferring leadership to {}", call.target.str())
+                                : std::string(t.message());
+      }
+      break;
     case node::ShardAction::kRemoveLearner:
       if (contains(conf.voters, call.target) || contains(conf.voters_outgoing, call.target)) {
         report.note = fmt::format("{} is a voter; a rollback never removes a voter",

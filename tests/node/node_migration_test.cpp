@@ -420,6 +420,7 @@ TEST_CASE("migration: a join rebalances shards onto the new node", "[node][migra
   auto common = [](NodeOptions& o) {
     o.compact_every_entries = 50;
     o.max_concurrent_migrations = 4;
+    o.maintenance_interval_ms = 300;
   };
   for (int i = 1; i <= 3; ++i) cluster.start(i, common);
   REQUIRE(cluster.put_until_ok(1, "k", "v").status.is_ok());
@@ -460,6 +461,21 @@ TEST_CASE("migration: a join rebalances shards onto the new node", "[node][migra
   CHECK(on_four == all.size());
   CHECK(on_four > 0);
   CHECK(cluster.at(4).get("k").get().value == "v");
+  // Leaders spread: node-4 leads some shards, and no node leads two more
+  // than another.
+  std::map<NodeId, int> led;
+  REQUIRE(eventually([&] {
+    Result<ClusterInfo> now = info_of(cluster.at(1));
+    if (!now.is_ok()) return false;
+    led.clear();
+    for (const ClusterNodeInfo& n : now->nodes) led[n.id] = static_cast<int>(n.shards_led);
+    int lo = 1 << 30, hi = 0;
+    for (const auto& [id, count] : led) {
+      lo = std::min(lo, count);
+      hi = std::max(hi, count);
+    }
+    return led[node(4)] > 0 && hi - lo <= 1;
+  }));
 }
 
 TEST_CASE("migration: a drained node hands every replica over, then leaves the cluster",
@@ -504,7 +520,10 @@ TEST_CASE("migration: a drained node hands every replica over, then leaves the c
 TEST_CASE("migration: an orphan copy left by a source that was down is dropped by the sweep",
           "[node][migration]") {
   TestCluster cluster(4);
-  start_with_joiner(cluster, [](NodeOptions& o) { o.migration_timeout_ms = 2'000; });
+  start_with_joiner(cluster, [](NodeOptions& o) {
+    o.migration_timeout_ms = 2'000;
+    o.maintenance_interval_ms = 500;
+  });
   const ShardId shard(4);
   const int source = non_coordinator(cluster);
   REQUIRE(cluster.put_until_ok(1, keys_of_shard(shard, cluster.shard_count, 1)[0], "x")
@@ -521,6 +540,7 @@ TEST_CASE("migration: an orphan copy left by a source that was down is dropped b
     o.rebalance_on_join = false;
     o.migration_chunk_bytes = 4096;
     o.migration_timeout_ms = 2'000;
+    o.maintenance_interval_ms = 500;
   });
   // The restarted source still has the copy on disk until the sweep.
   REQUIRE(eventually([&] { return !hosts_group(cluster.at(source), shard); },
