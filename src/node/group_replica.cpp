@@ -193,7 +193,8 @@ void GroupReplica::pump() {
 
 void GroupReplica::persist(const Ready& rd) {
   Status s;
-  if (rd.snapshot) s = parts_.log_store->install_snapshot(*rd.snapshot);
+  if (rd.snapshot && parts_.persist_restored_state) s = parts_.persist_restored_state();
+  if (s.is_ok() && rd.snapshot) s = parts_.log_store->install_snapshot(*rd.snapshot);
   if (s.is_ok() && !rd.entries.empty()) s = parts_.log_store->append(rd.entries);
   if (s.is_ok() && rd.hard_state) s = parts_.log_store->set_hard_state(*rd.hard_state);
   if (!s.is_ok()) fail(s.with_context("writing the Raft log"));

@@ -54,6 +54,12 @@ struct ReplicaParts {
   // Makes the state machine's state through last_applied_index() durable on
   // its own, so the log before it may be compacted; empty: never compact.
   std::function<Status()> persist_state;
+  // For a state machine whose restore does not make itself durable (the
+  // metadata one; a StorageEngine's restore writes its own snapshot file):
+  // makes a state just restored from the leader's snapshot durable. Called
+  // before the LogStore records that snapshot, so that after a crash the log
+  // never starts after a state that was not kept. Empty: nothing to do.
+  std::function<Status()> persist_restored_state;
 };
 
 struct ReplicaLimits {

@@ -80,8 +80,15 @@ std::string Node::Impl::shard_data_dir(ShardId shard) const {
 RaftConfig Node::Impl::raft_config_for(GroupId group) const {
   RaftConfig config = options_.raft;
   config.id = options_.id;
-  // A shard's snapshot travels in MIGRATION_CHUNK_SIZE chunks.
-  if (group != kMetadataGroup) config.snapshot_chunk_bytes = options_.migration_chunk_bytes;
+  // A shard's snapshot travels in MIGRATION_CHUNK_SIZE chunks, and a
+  // transfer survives a dropped connection or a pause for as long as a
+  // migration stage may stall: it then goes on from the last acknowledged
+  // chunk instead of starting over.
+  if (group != kMetadataGroup) {
+    config.snapshot_chunk_bytes = options_.migration_chunk_bytes;
+    config.snapshot_abandon_ticks = static_cast<std::uint32_t>(std::max<std::uint64_t>(
+        options_.migration_timeout_ms / options_.tick_ms, 4ull * config.election_timeout_ticks));
+  }
   return config;
 }
 
@@ -211,6 +218,10 @@ Status Node::Impl::open_metadata_group(bool fresh_bootstrap) {
   auto machine = metadata_;
   FileSystem* fs = fs_;
   parts.persist_state = [fs, dir, machine] { return node::save_metadata_snapshot(*fs, dir, *machine); };
+  // A joiner gets the metadata by InstallSnapshot; MetadataStateMachine's
+  // restore is in memory only, so without this a kill -9 before the next
+  // compaction restarts it on an empty state behind a log that starts later.
+  parts.persist_restored_state = parts.persist_state;
   node::ReplicaLimits limits;
   limits.compact_every_entries = 1'000;
   limits.compact_keep_entries = 100;

@@ -216,6 +216,7 @@ void Node::Impl::serve_migrate_shard(const node::ShardCall& call,
       break;
     case node::ShardAction::kVerify: verify_step(*replica, call, report); break;
     case node::ShardAction::kPromote: {
+      verify_sessions_.erase(call.shard);  // verified; its state is no longer needed
       const bool target_voter = contains(conf.voters, call.target);
       const bool source_in = member(call.source);
       if (report.joint) {
@@ -416,10 +417,12 @@ void Node::Impl::compare_digests(ShardId shard, VerifySession& v) {
   const bool match = bad.empty() && v.leader_digest->root() == v.target_digest->root();
   node::TargetCall call{v.op_id, shard, node::TargetAction::kRelease, v.index, {}, {}};
   if (match) {
+    v.capture.reset();  // it pins the state's old records
     v.phase = Phase::kMatched;
     v.note = fmt::format("digests match at index {} ({} keys)", v.index.value(),
                          v.leader_digest->keys);
   } else if (v.round >= kMaxRepairRounds) {
+    v.capture.reset();
     v.phase = Phase::kFailed;
     v.note = fmt::format("digests still differ in {} buckets after {} repairs", bad.size(),
                          v.round);
@@ -639,10 +642,23 @@ bool Node::Impl::throttle_snapshot(Envelope& envelope) {
   if (envelope.message.type != MessageType::kSnapshot) return false;
   auto it = snapshot_queues_.find({envelope.group, envelope.to});
   const bool limited = node_bucket_.rate() != 0 || (it != snapshot_queues_.end());
-  snapshot_bytes_sent_ += envelope.message.snapshot.data.size();
-  if (!limited) return false;
+  if (!limited) {
+    snapshot_bytes_sent_ += envelope.message.snapshot.data.size();
+    return false;
+  }
   auto& q = snapshot_queues_[{envelope.group, envelope.to}];
   if (!q) q = std::make_unique<SnapshotQueue>();
+  // The queue holds each chunk of the current transfer once: chunks of an
+  // abandoned transfer are useless to the follower, and the leader's
+  // go-back-N resends of a chunk still waiting here add nothing (while
+  // paused they would pile up).
+  const SnapshotChunk& chunk = envelope.message.snapshot;
+  std::erase_if(q->waiting, [&](const Envelope& e) {
+    return e.message.snapshot.transfer_id != chunk.transfer_id;
+  });
+  for (const Envelope& e : q->waiting) {
+    if (e.message.snapshot.offset == chunk.offset) return true;
+  }
   const GroupId group = envelope.group;
   const NodeId to = envelope.to;
   q->waiting.push_back(std::move(envelope));
@@ -679,6 +695,7 @@ void Node::Impl::pump_snapshot_queue(GroupId group, NodeId to) {
     const std::uint64_t bytes = e.message.snapshot.data.size();
     q.bucket.take(bytes, now);
     node_bucket_.take(bytes, now);
+    snapshot_bytes_sent_ += bytes;
     options_.transport->send(std::move(e));
   }
 }

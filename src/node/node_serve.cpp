@@ -79,6 +79,11 @@ void Node::Impl::serve_forwarded(const Envelope& envelope) {
     std::lock_guard lock(view_mu_);
     view = view_;
   }
+  if (!view || view->shard_map().shard_count() == 0) {
+    // A peer may route to a replica here before this node knows the cluster.
+    answer(response_with(Status::unavailable("this node has not joined a cluster yet")));
+    return;
+  }
   const ShardId shard = view->shard_map().shard_for_key(rpc->key);
   node::GroupReplica* replica = shard_replica(shard);
   if (replica == nullptr) {

@@ -14,6 +14,7 @@ namespace {
 
 // A transfer with no acknowledgement for this many election timeouts is
 // abandoned (the follower may be gone); the leader starts over later.
+// RaftConfig::snapshot_abandon_ticks overrides it.
 constexpr std::uint32_t kSnapshotAbandonTimeouts = 4;
 
 }  // namespace
@@ -96,7 +97,10 @@ void RaftCore::tick_snapshots() {
   std::vector<NodeId> abandoned;
   for (auto& [peer, s] : snapshot_sends_) {
     ++s.idle_ticks;
-    if (s.idle_ticks >= kSnapshotAbandonTimeouts * timeout) {
+    const std::uint32_t abandon = config_.snapshot_abandon_ticks != 0
+                                      ? config_.snapshot_abandon_ticks
+                                      : kSnapshotAbandonTimeouts * timeout;
+    if (s.idle_ticks >= abandon) {
       abandoned.push_back(peer);
     } else if (s.idle_ticks % timeout == 0) {
       // Go-Back-N: the chunks after the acknowledged offset are sent again.

@@ -627,5 +627,61 @@ TEST_CASE("migration: a node without the shard relays a request along its newer 
   CHECK(metrics.find("nodenomad_node_requests_total{path=\"relayed\"} 1") != std::string::npos);
 }
 
+std::uint64_t metric(Node& n, const std::string& name) {
+  const std::string text = n.metrics_text();
+  const std::size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return 0;
+  return std::stoull(text.substr(at + name.size() + 2));
+}
+
+TEST_CASE("migration: a transfer cut off mid-way goes on from the last acknowledged chunk",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  start_with_joiner(cluster);
+  const ShardId shard(7);
+  const std::vector<std::string> keys = keys_of_shard(shard, cluster.shard_count, 300);
+  for (const std::string& key : keys) {
+    REQUIRE(cluster.put_until_ok(1, key, std::string(300, 'f')).status.is_ok());
+  }
+  Result<ClusterInfo> info = info_of(cluster.at(1));
+  REQUIRE(info.is_ok());
+  const NodeId leader = info->shards[shard.value()].leader;
+  REQUIRE_FALSE(leader.empty());
+  const int leader_index = std::stoi(leader.str().substr(5));
+  const int source = leader_index == 1 ? 2 : 1;  // any voter; the leader streams
+  const std::uint64_t sent_before =
+      metric(cluster.at(leader_index), "nodenomad_migration_snapshot_bytes_sent_total");
+  // About 100 KB at 25 KB/s: a few seconds of streaming.
+  Result<MigrationBatch> batch = migrate(cluster.at(3), shard, source, 4, 25'000);
+  REQUIRE(batch.is_ok());
+  const std::string id = batch->operations.at(0);
+  REQUIRE(eventually([&] {
+    Result<MigrationStatus> s = status_of(cluster.at(1), id);
+    return s.is_ok() && s->stage == MigrationStage::kTransfer && s->progress.bytes_done > 60'000;
+  }));
+  cluster.network.partition(leader, node(4));
+  const auto cut_at = std::chrono::steady_clock::now();
+  REQUIRE(eventually([&] {  // a second of silence: several resends are lost
+    return std::chrono::steady_clock::now() - cut_at > std::chrono::seconds(1);
+  }));
+  cluster.network.heal();
+  const MigrationStatus end = wait_until_ended(cluster, 1, id);
+  INFO(end.error);
+  REQUIRE(end.stage == MigrationStage::kDone);
+  if (info_of(cluster.at(1))->shards[shard.value()].leader == leader) {
+    // Cut after 60% of the stream: had the transfer started over, at least
+    // 1.6 snapshots would have left the leader.
+    const std::uint64_t sent =
+        metric(cluster.at(leader_index), "nodenomad_migration_snapshot_bytes_sent_total") -
+        sent_before;
+    INFO("sent " << sent << " bytes for a snapshot of about " << end.progress.bytes_total);
+    CHECK(sent >= end.progress.bytes_total / 2);
+    CHECK(sent < end.progress.bytes_total * 3 / 2);
+  }
+  for (const std::string& key : {keys.front(), keys.back()}) {
+    CHECK(cluster.at(4).get(key).get().status.is_ok());
+  }
+}
+
 }  // namespace
 }  // namespace nodenomad

@@ -78,6 +78,11 @@ struct RaftConfig {
   // Chunks sent but not acknowledged, per follower: the leader keeps them for
   // retransmission, so a snapshot transfer holds at most this many chunks.
   std::uint32_t max_snapshot_chunks_in_flight = 4;
+  // A snapshot transfer with no acknowledgement for this many ticks is
+  // abandoned (and started over later); until then a transfer interrupted
+  // by a lost connection goes on from the last acknowledged chunk. 0: four
+  // election timeouts.
+  std::uint32_t snapshot_abandon_ticks = 0;
 
   // Read requests waiting for their heartbeat round (or for the new
   // leader's first commit); beyond it read_index() answers kBusy.
