@@ -57,6 +57,10 @@
 
 namespace nodenomad {
 
+namespace node {
+struct AdminCall;
+}
+
 struct NodeMember {
   NodeId id;
   std::string address;  // "host:port" for AsioTransport; anything for others
@@ -192,6 +196,9 @@ class Node final : public ClientApi {
   void shard_digest(ShardId shard, std::function<void(Result<ShardDigest>)> done);
 
   class Impl;
+  // MigrationEngine's way in (node_migration.cpp): runs an encoded migration
+  // call on the metadata leader.
+  void run_migration_call(node::AdminCall call, std::function<void(Result<std::string>)> done);
 
  private:
   explicit Node(std::shared_ptr<Impl> impl);

@@ -450,6 +450,25 @@ void MigrationCoordinator::handle(AdminCall call, Done done) {
       return create(plan->moves, 0, std::move(done));
     }
     case AdminAction::kDrain: return drain(call.source, std::move(done));
+    case AdminAction::kExecute: {
+      // A plan made from some view: each move must still be one the
+      // planner would accept, at the epoch it was planned at.
+      std::vector<MigrationMove> moves;
+      for (std::size_t i = 0; i < call.shards.size(); ++i) {
+        Result<MigrationPlan> one = create_migration_plan(*view, {call.shards[i]}, call.sources[i],
+                                                          call.targets[i], PlanLimits{});
+        if (!one.is_ok()) return done(one.status());
+        const Epoch now = view->shard_map().placement(call.shards[i]).epoch;
+        if (now != Epoch(call.epochs[i])) {
+          return done(Status::version_mismatch(fmt::format(
+              "shard {} is at epoch {}, the plan expected {}; plan again",
+              call.shards[i].value(), now.value(), call.epochs[i])));
+        }
+        moves.push_back(one->moves.front());
+      }
+      if (moves.empty()) return done(Status::invalid_argument("the plan has no move"));
+      return create(moves, call.bandwidth_bytes_per_s, std::move(done));
+    }
     case AdminAction::kList: {
       std::vector<MigrationStatus> out;
       for (const auto& [key, rec] : view->records_in(kMigrationNamespace)) {

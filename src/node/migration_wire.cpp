@@ -172,7 +172,7 @@ void fields(C& c, R& r)
   requires std::is_same_v<std::remove_const_t<R>, AdminCall>
 {
   c(r.action), c(r.shards), c(r.source), c(r.target), c(r.op_id), c(r.control);
-  c(r.bandwidth_bytes_per_s);
+  c(r.bandwidth_bytes_per_s), c(r.sources), c(r.targets), c(r.epochs);
 }
 
 template <typename C, typename R>
@@ -271,8 +271,13 @@ Result<AdminCall> decode_admin_call(std::string_view bytes) {
   NN_ASSIGN_OR_RETURN(AdminCall c, decode<AdminCall>(bytes, "migration admin call"));
   const auto a = static_cast<std::uint8_t>(c.action);
   const auto k = static_cast<std::uint8_t>(c.control);
-  if (a < 1 || a > 6 || k < 1 || k > 4) {
+  if (a < 1 || a > 7 || k < 1 || k > 4) {
     return Status::corruption("migration admin call: unknown action or control");
+  }
+  if (c.action == AdminAction::kExecute &&
+      (c.sources.size() != c.shards.size() || c.targets.size() != c.shards.size() ||
+       c.epochs.size() != c.shards.size())) {
+    return Status::corruption("migration admin call: the plan's lists differ in length");
   }
   return c;
 }

@@ -150,6 +150,7 @@ enum class AdminAction : std::uint8_t {
   kList = 4,
   kGet = 5,
   kControl = 6,
+  kExecute = 7,  // a plan made elsewhere: moves[i] = (shards[i], sources[i], targets[i], epochs[i])
 };
 
 struct AdminCall {
@@ -160,6 +161,10 @@ struct AdminCall {
   std::string op_id;  // kGet, kControl
   MigrationControl control = MigrationControl::kPause;
   std::uint64_t bandwidth_bytes_per_s = 0;
+  // kExecute: one entry per move, parallel to `shards`.
+  std::vector<NodeId> sources;
+  std::vector<NodeId> targets;
+  std::vector<std::uint64_t> epochs;
   bool operator==(const AdminCall&) const = default;
 };
 std::string encode_admin_call(const AdminCall& call);

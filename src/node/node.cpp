@@ -321,6 +321,11 @@ void Node::Impl::stop() {
     request.done(std::move(reply));
   }
   requests_.clear();
+  // Calls to peers still waiting are answered too (their callers may be
+  // client calls: a migration request, a cluster status).
+  auto admin = std::move(admin_calls_);
+  admin_calls_.clear();
+  for (auto& [id, callback] : admin) callback(Status::unavailable("the node stopped"));
 }
 
 void Node::Impl::send_raft(GroupId group, Message message) {

@@ -121,15 +121,32 @@ void Node::add_node(NodeId id, std::string address, std::function<void(Status)> 
 
 namespace {
 
+// Answers "unavailable" if the call is dropped unanswered (the node stopped
+// with the call queued or in flight): a future waiting on it never hangs.
+template <typename T>
+struct AnswerOnceT {
+  std::function<void(Result<T>)> done;
+  explicit AnswerOnceT(std::function<void(Result<T>)> d) : done(std::move(d)) {}
+  AnswerOnceT(const AnswerOnceT&) = delete;
+  AnswerOnceT& operator=(const AnswerOnceT&) = delete;
+  ~AnswerOnceT() {
+    if (done) done(Status::unavailable("the node stopped before answering"));
+  }
+  void answer(Result<T> r) {
+    if (auto d = std::exchange(done, nullptr)) d(std::move(r));
+  }
+};
+
 template <typename T>
 void run_admin(Node::Impl& impl, bool stopped, node::AdminCall call,
                std::function<void(Result<T>)> done,
                std::function<Result<T>(std::string_view)> decode) {
-  if (stopped) return done(Status::unavailable("the node is stopping; not applied"));
-  impl.post([call = std::move(call), done, decode](Node::Impl& self) mutable {
-    self.migration_admin(std::move(call), [done, decode](Result<std::string> r) {
-      if (!r.is_ok()) return done(r.status());
-      done(decode(*r));
+  auto once = std::make_shared<AnswerOnceT<T>>(std::move(done));
+  if (stopped) return;  // answered by the guard
+  impl.post([call = std::move(call), once, decode](Node::Impl& self) mutable {
+    self.migration_admin(std::move(call), [once, decode](Result<std::string> r) {
+      if (!r.is_ok()) return once->answer(r.status());
+      once->answer(decode(*r));
     });
   });
 }
@@ -141,6 +158,14 @@ Result<MigrationStatus> first_status(std::string_view bytes) {
 }
 
 }  // namespace
+
+void Node::run_migration_call(node::AdminCall call,
+                              std::function<void(Result<std::string>)> done) {
+  run_admin<std::string>(*impl_, stopped_, std::move(call), std::move(done),
+                         [](std::string_view bytes) -> Result<std::string> {
+                           return std::string(bytes);
+                         });
+}
 
 void Node::create_migration(MigrationRequest request,
                             std::function<void(Result<MigrationBatch>)> done) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "node/node_rpc.hpp"
+#include "nodenomad/migration/migration_engine.hpp"
 #include "node_test_util.hpp"
 #include "nodenomad/sharding/key_to_shard.hpp"
 
@@ -681,6 +682,65 @@ TEST_CASE("migration: a transfer cut off mid-way goes on from the last acknowled
   for (const std::string& key : {keys.front(), keys.back()}) {
     CHECK(cluster.at(4).get(key).get().status.is_ok());
   }
+}
+
+TEST_CASE("migration: MigrationEngine plans, executes, reports and refuses a stale plan",
+          "[node][migration]") {
+  TestCluster cluster(4);
+  start_with_joiner(cluster);
+  MigrationEngine engine(cluster.at(2));
+  // A refused request names the rule.
+  Result<MigrationPlan> refused = engine.create_migration_plan({ShardId(1)}, node(1), node(2));
+  REQUIRE(refused.status().is(StatusCode::kInvalidArgument));
+  CHECK(std::string(refused.status().message()).find("already holds a replica") !=
+        std::string::npos);
+  Result<MigrationPlan> plan =
+      engine.create_migration_plan({ShardId(0), ShardId(1)}, node(1), node(4));
+  REQUIRE(plan.is_ok());
+  REQUIRE(plan->size() == 2);
+  // The same plan, made stale by a move of shard 1 meanwhile.
+  Result<MigrationPlan> first = engine.create_migration_plan({ShardId(1)}, node(1), node(4));
+  REQUIRE(first.is_ok());
+  Result<std::vector<std::string>> moved = engine.execute_migration_plan(*first).get();
+  REQUIRE(moved.is_ok());
+  REQUIRE(moved->size() == 1);
+  MigrationStatus end = wait_until_ended(cluster, 3, moved->front());
+  CHECK(end.stage == MigrationStage::kDone);
+  Result<std::vector<std::string>> stale = engine.execute_migration_plan(*plan).get();
+  INFO(stale.status().to_string());
+  CHECK_FALSE(stale.is_ok());
+  // Status and listing through the engine.
+  Result<MigrationStatus> status = engine.get_operation_status(moved->front()).get();
+  REQUIRE(status.is_ok());
+  CHECK(status->stage == MigrationStage::kDone);
+  CHECK(status->shard == ShardId(1));
+  Result<std::vector<MigrationStatus>> all = engine.list_operations().get();
+  REQUIRE(all.is_ok());
+  CHECK(all->size() == 1);
+  CHECK(engine.cancel(moved->front()).get().status().is(StatusCode::kInvalidArgument));
+  // A fresh plan for shard 0 alone still goes through.
+  Result<MigrationPlan> again = engine.create_migration_plan({ShardId(0)}, node(1), node(4));
+  REQUIRE(again.is_ok());
+  Result<std::vector<std::string>> second = engine.execute_migration_plan(*again, 1'000'000).get();
+  REQUIRE(second.is_ok());
+  end = wait_until_ended(cluster, 1, second->front());
+  CHECK(end.stage == MigrationStage::kDone);
+  CHECK(end.bandwidth_bytes_per_s == 1'000'000);
+}
+
+TEST_CASE("migration: calls pending when a node stops are answered, not dropped",
+          "[node][migration]") {
+  TestCluster cluster(3);
+  cluster.start_all();
+  REQUIRE(cluster.put_until_ok(1, "k", "v").status.is_ok());
+  MigrationEngine engine(cluster.at(3));
+  cluster.network.isolate(node(3));  // no metadata leader reachable from node-3
+  auto pending = engine.list_operations();
+  cluster.stop(3);
+  // Answered (by the node, or for it when it stopped), never left hanging.
+  REQUIRE(pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  const Result<std::vector<MigrationStatus>> answer = pending.get();
+  if (!answer.is_ok()) CHECK(answer.status().is(StatusCode::kUnavailable));
 }
 
 }  // namespace
