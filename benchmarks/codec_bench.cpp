@@ -3,7 +3,8 @@
 // Boost.Serialization's binary archive on the same Envelopes, and what each
 // does with a hostile length read from the wire.
 //
-//   codec_bench [--seconds S] [--repetitions N] [--hostile-bytes N] [--quick]
+//   codec_bench [--seconds S] [--repetitions N] [--hostile-bytes N]
+//               [--compress-keys N] [--quick]
 //
 // Throughput: for each message shape (a heartbeat; an append of 64 entries
 // of 100 B; an append of one 64 KiB entry; a 1 MiB snapshot chunk), each
@@ -19,6 +20,15 @@
 // reports the decoder's outcome, its peak-RSS growth (getrusage, after the
 // peak was reset) and the time it took. --hostile-bytes (default 1 GiB, at
 // most 4 GiB) is the size the plausible claims ask for; 2^40 is also tried.
+//
+// Snapshot chunk compression (`codec_compress`, `codec_compress_summary`):
+// the snapshot stream of a StorageEngine holding --compress-keys keys with
+// 1 KiB values (random bytes, random letters, JSON-like text; see
+// snapshot_stream_data.hpp), cut in 1 MiB chunks, each chunk an envelope:
+// encoded and decoded with compression off and at zstd levels -5, -1, 1
+// and 3. Figures: raw and wire bytes, the ratio, and MB of chunk data per
+// second encoded and decoded. The Boost comparison above runs with
+// compression off, so that it compares the codecs.
 //
 // The Boost codec is written as NodeNomad would have shipped it: non-intrusive
 // serialize() functions, one archive per envelope (envelopes are decoded
@@ -50,6 +60,8 @@
 #include <fmt/format.h>
 
 #include "bench_common.hpp"
+#include "codec_bench_compress.hpp"
+#include "codec_bench_timing.hpp"
 #include "nodenomad/transport.hpp"
 #include "raft/byte_io.hpp"
 
@@ -69,17 +81,20 @@ struct Options {
   double seconds = 0;  // per timed loop: one codec, one shape, encode or decode
   std::uint64_t repetitions = 0;
   std::uint64_t hostile_bytes = 0;
+  std::uint64_t compress_keys = 0;  // keys of 1 KiB in each snapshot stream
 };
 
 Options parse_options(int argc, char** argv) {
-  const Flags flags(argc, argv, {"seconds", "repetitions", "hostile-bytes"});
+  const Flags flags(argc, argv, {"seconds", "repetitions", "hostile-bytes", "compress-keys"});
   Options o;
   o.seconds = flags.real("seconds", 0.5, 0.003);
   o.repetitions = flags.number("repetitions", 3, 1);
   o.hostile_bytes = flags.number("hostile-bytes", std::uint64_t{1} << 30, std::uint64_t{64} << 20);
+  o.compress_keys = flags.number("compress-keys", 8192, 256);
   if (o.repetitions == 0 || o.seconds <= 0) {
     Flags::usage_error("--repetitions and --seconds must be positive");
   }
+  if (o.compress_keys == 0) Flags::usage_error("--compress-keys must be positive");
   if (o.hostile_bytes < 1024 || o.hostile_bytes > kMaxHostileBytes) {
     Flags::usage_error("--hostile-bytes must be between 1024 and 4 GiB");
   }
@@ -156,34 +171,6 @@ std::vector<Shape> shapes() {
 
 // --- throughput -----------------------------------------------------------------
 
-// Keeps the decoded values observable, so the compiler cannot drop the work.
-volatile std::size_t g_sink = 0;
-
-struct LoopTime {
-  double wall_ns = 0;  // per call
-  double cpu_ns = 0;   // per call, this thread's CPU time
-};
-
-// Runs `op` in doubling batches until `min_seconds` have passed (at most
-// about twice that).
-template <typename Op>
-LoopTime time_calls(double min_seconds, Op&& op) {
-  op();  // warm-up: first-touch of buffers and allocator pools
-  std::uint64_t calls = 0;
-  std::uint64_t batch = 1;
-  const Stopwatch watch;
-  for (;;) {
-    for (std::uint64_t i = 0; i < batch; ++i) op();
-    calls += batch;
-    const double elapsed = watch.seconds();
-    if (elapsed >= min_seconds) {
-      return {elapsed * 1e9 / static_cast<double>(calls),
-              watch.cpu_seconds() * 1e9 / static_cast<double>(calls)};
-    }
-    batch *= 2;
-  }
-}
-
 struct CodecFigures {
   std::uint64_t encoded_bytes = 0;
   LoopTime encode;
@@ -191,11 +178,6 @@ struct CodecFigures {
   double roundtrips_per_s() const { return 1e9 / (encode.wall_ns + decode.wall_ns); }
   double roundtrips_per_cpu_s() const { return 1e9 / (encode.cpu_ns + decode.cpu_ns); }
 };
-
-// What a decoded envelope holds, kept in g_sink so the decode is not dropped.
-std::size_t decoded_size(const Envelope& e) {
-  return e.message.entries.size() + e.message.snapshot.data.size() + e.payload.size();
-}
 
 // `encode_to(envelope, out)` appends; `decode_sized(bytes)` decodes and
 // answers decoded_size(), failing the run on an error. Templates, so neither
@@ -218,9 +200,11 @@ CodecFigures measure(const Envelope& envelope, double seconds, EncodeTo encode_t
 }
 
 CodecFigures measure_nodenomad(const Envelope& envelope, double seconds) {
-  Result<Envelope> check = decode_envelope(encode_envelope(envelope));
+  Result<Envelope> check = decode_envelope(encode_envelope(envelope, kUncompressed));
   if (!check.is_ok() || *check != envelope) bench::fail("the nodenomad codec does not round-trip");
-  const auto encode_to = [](const Envelope& e, std::string& out) { encode_envelope_to(e, out); };
+  const auto encode_to = [](const Envelope& e, std::string& out) {
+    encode_envelope_to(e, out, kUncompressed);
+  };
   return measure(envelope, seconds, encode_to, [](std::string_view bytes) {
     const Result<Envelope> decoded = decode_envelope(bytes);
     if (!decoded.is_ok()) bench::fail(decoded.status().to_string());
@@ -513,6 +497,7 @@ int run(int argc, char** argv) {
   // First, while the process is small: the children inherit its mappings.
   run_hostile(o);
   run_throughput(o);
+  run_compression(o.seconds, o.repetitions, o.compress_keys);
   return 0;
 }
 

@@ -27,6 +27,17 @@ add_library(nodenomad_xxhash INTERFACE)
 target_include_directories(nodenomad_xxhash SYSTEM INTERFACE "${NODENOMAD_XXHASH_INCLUDE_DIR}")
 target_compile_definitions(nodenomad_xxhash INTERFACE XXH_INLINE_ALL)
 
+# zstd compresses snapshot chunks on the wire (src/transport). Found through
+# pkg-config, which the installed package config repeats for its users.
+find_package(PkgConfig QUIET)
+if(NOT PkgConfig_FOUND)
+  nodenomad_missing("pkg-config (to find zstd)" pkg-config)
+endif()
+pkg_check_modules(NODENOMAD_ZSTD QUIET IMPORTED_TARGET libzstd>=1.4.0)
+if(NOT NODENOMAD_ZSTD_FOUND)
+  nodenomad_missing("zstd (libzstd >= 1.4)" libzstd-dev)
+endif()
+
 find_package(OpenSSL QUIET)
 if(NOT OpenSSL_FOUND)
   nodenomad_missing("OpenSSL" libssl-dev)

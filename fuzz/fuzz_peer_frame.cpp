@@ -6,7 +6,9 @@
 // Input: byte 0 picks the piece size the stream is fed in (1..64); the rest
 // is the body. Random bytes almost never carry a valid xxh3 checksum, so the
 // body is also wrapped in a valid frame, which sends it through the decoders
-// that sit behind the checksum.
+// that sit behind the checksum. Nor do they form a zstd frame, so the body
+// also makes a compressed snapshot chunk (envelope version 2) that is then
+// damaged where the body says, which sends it through the decompression.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -36,6 +38,38 @@ void check_payload(std::string_view payload) {
   std::vector<Envelope> decoded;
   NN_ASSERT(decode_frame_payload(again, decoded).is_ok(), "a re-encoded payload must decode");
   NN_ASSERT(decoded == envelopes, "envelopes must survive a re-encode");
+}
+
+// Body: four edits of 3 bytes each (u16 offset from the end, u8 xor mask),
+// then the chunk's content, repeated up to the smallest compressed chunk.
+void check_compressed_chunk(std::string_view body) {
+  constexpr std::size_t kEdits = 4;
+  constexpr std::size_t kEditBytes = 3;
+  if (body.size() <= kEdits * kEditBytes) return;
+  const std::string_view content = body.substr(kEdits * kEditBytes);
+  Envelope e;
+  e.from = NodeId("node-1");
+  e.to = NodeId("node-2");
+  e.group = GroupId(3);
+  e.message.type = MessageType::kSnapshot;
+  e.message.snapshot.meta.index = LogIndex(10);
+  e.message.snapshot.offset = 1 << 20;
+  while (e.message.snapshot.data.size() < kMinCompressedChunkBytes) {
+    e.message.snapshot.data.append(content);
+  }
+  std::string encoded = encode_envelope(e);
+  const Result<Envelope> decoded = decode_envelope(encoded);
+  NN_ASSERT(decoded.is_ok() && *decoded == e, "a snapshot chunk must survive its encoding");
+  for (std::size_t i = 0; i < kEdits; ++i) {
+    const auto byte = [&](std::size_t k) {
+      return static_cast<std::uint8_t>(body[i * kEditBytes + k]);
+    };
+    const std::size_t from_end = (byte(0) | (std::size_t{byte(1)} << 8)) % encoded.size();
+    encoded[encoded.size() - 1 - from_end] ^= static_cast<char>(byte(2));
+  }
+  std::string payload;
+  append_record(payload, encoded);
+  check_payload(payload);
 }
 
 // Feeds `stream` in pieces; answers the payloads of the frames it held.
@@ -90,5 +124,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_hello(opening + framed, piece);
   const Result<Hello> hello = decode_hello_payload(body);
   NN_ASSERT(hello.is_ok() || hello.status().is(StatusCode::kCorruption));
+  check_compressed_chunk(body);
   return 0;
 }

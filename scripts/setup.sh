@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build git python3 pkg-config ccache
   libboost1.81-all-dev libboost-json1.81-dev
-  libfmt-dev catch2 libxxhash-dev libssl-dev
+  libfmt-dev catch2 libxxhash-dev libssl-dev libzstd-dev
   clang libclang-rt-14-dev
 )
 

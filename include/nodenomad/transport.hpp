@@ -22,6 +22,7 @@
 // started period (start() until stop() returned).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -82,18 +83,65 @@ class Transport {
 // Layout (integers are unsigned LEB128 varints unless marked u8; a string is
 // a varint length followed by its bytes):
 //
-//   u8 version (= 1) | u8 kind | from | to | group
-//   kind == kRaft:               the message (nodenomad/raft/message_codec.hpp),
-//                                to the end of the bytes
-//   kind == kRequest/kResponse:  request_id | payload
+//   Version 1: every envelope except a compressed snapshot chunk.
+//     u8 version (= 1) | u8 kind | from | to | group
+//     kind == kRaft:               the message (nodenomad/raft/message_codec.hpp),
+//                                  to the end of the bytes
+//     kind == kRequest/kResponse:  request_id | payload
+//
+//   Version 2: a kRaft kSnapshot message whose chunk data is compressed.
+//     u8 version (= 2) | u8 kind (= 1, kRaft) | from | to | group |
+//     u8 compression (= 1, zstd) | raw_bytes | padding | the message
+//     The message's chunk data is one zstd frame that declares raw_bytes
+//     in its header, ends with a checksum of its content, and decompresses
+//     to exactly raw_bytes; padding is a string of zero bytes that keeps
+//     raw_bytes <= kMaxChunkExpansion x (frame + padding bytes), so no chunk
+//     decodes to more than 16 times the bytes that carried it.
+//
+// The encoder writes version 1 whenever it does not compress, so a node
+// built before version 2 still reads everything else.
 //
 // decode_envelope() reads untrusted bytes: every length is checked against
-// what remains before anything is allocated; anything malformed, or bytes
-// left over, answer kCorruption naming the field.
-inline constexpr std::uint8_t kEnvelopeFormatVersion = 1;
+// what remains before anything is allocated; a compressed chunk's raw_bytes
+// against kMaxSnapshotChunkBytes and the expansion bound before its buffer is
+// allocated, and zstd writes into that buffer only. Anything malformed, a
+// zstd frame that is damaged or declares or produces another size than
+// raw_bytes, or bytes left over, answer kCorruption naming the field.
+//
+// Thread safety: free functions over values; safe from any thread. Each
+// thread that compresses or decompresses keeps a zstd context until it
+// exits (0.6 MB to compress at level 1, 0.1 MB to decompress).
+// Cost: compressing takes the calling thread 1-3.5 ms per MiB of chunk data
+// (docs/transport.md, "Snapshot chunk compression").
+inline constexpr std::uint8_t kEnvelopeFormatVersion = 2;  // the newest; 1 and 2 are read
+inline constexpr std::uint8_t kEnvelopeFormatVersionUncompressed = 1;
 
-void encode_envelope_to(const Envelope& envelope, std::string& out);
-std::string encode_envelope(const Envelope& envelope);
+// Chunk data below this (a snapshot's last piece, a tiny state) is never
+// compressed: too few bytes to be worth a zstd call.
+inline constexpr std::size_t kMinCompressedChunkBytes = 4u << 10;
+// The most chunk data a compressed envelope may declare: the largest
+// MIGRATION_CHUNK_SIZE (NodeOptions::migration_chunk_bytes). A larger chunk
+// travels uncompressed.
+inline constexpr std::uint64_t kMaxSnapshotChunkBytes = 32u << 20;
+// A compressed chunk carries at least 1/kMaxChunkExpansion of its raw size
+// on the wire (padded if zstd did better).
+inline constexpr std::uint64_t kMaxChunkExpansion = 16;
+
+struct EnvelopeEncodeOptions {
+  // Compress the data of a kSnapshot chunk of kMinCompressedChunkBytes or
+  // more with zstd, and send the compressed form when it saves at least
+  // 1/8 of the bytes. Off: every envelope is written in version 1.
+  bool compress_snapshot_chunks = true;
+  // The zstd level: 1 is the measured choice (docs/benchmarks.md,
+  // "codec_bench: snapshot chunk compression"). Negative levels are 7-13%
+  // faster on text but write 15-28% more, and skip entropy coding. Within
+  // [ZSTD_minCLevel(), ZSTD_maxCLevel()] (asserted).
+  int zstd_level = 1;
+};
+
+void encode_envelope_to(const Envelope& envelope, std::string& out,
+                        const EnvelopeEncodeOptions& options = {});
+std::string encode_envelope(const Envelope& envelope, const EnvelopeEncodeOptions& options = {});
 Result<Envelope> decode_envelope(std::string_view bytes);
 
 }  // namespace nodenomad
