@@ -48,6 +48,18 @@ void GroupReplica::tick() {
 
 void GroupReplica::step(const Message& message) {
   if (failed()) return;
+  // A replica created empty (a migration target before its first snapshot)
+  // has no log and no configuration, and must not vote. Its node id may
+  // have been a voter of this group before (moved away and dropped, now
+  // moving back): a candidate that missed that removal still counts it a
+  // voter, and the vote of a member that forgot everything would elect a
+  // leader without the committed entries it missed (lost acknowledged
+  // writes; found by the whole-node simulation).
+  if ((message.type == MessageType::kVote || message.type == MessageType::kPreVote) &&
+      engine_->last_index() == LogIndex(0)) {
+    const ConfState conf = engine_->conf_state();
+    if (conf.voters.empty() && conf.learners.empty()) return;
+  }
   // A malformed message is dropped (step() says why); a peer cannot stop us.
   (void)engine_->step(message);
   pump();

@@ -158,6 +158,26 @@ void MigrationCoordinator::step_prepare(const MigrationRecord& r, std::uint64_t 
       return l;
     }());
   }
+  // Two operations of one shard can both be started: the start is decided on
+  // this leader's applied view, which may lag its own writes (and a former
+  // leader's). The placement's epoch stops all but one here, except two
+  // with the same target: both see "the target is a learner". The
+  // operation created first keeps the shard; the other fails, changing
+  // nothing (the learner is the survivor's).
+  const auto seq = [](const std::string& id) { return std::strtoull(id.c_str() + 1, nullptr, 10); };
+  for (const auto& [key, rec] : view->records_in(kMigrationNamespace)) {
+    Result<MigrationRecord> other = decode_migration_record(rec.value);
+    if (!other.is_ok() || other->id == r.id || other->shard != r.shard ||
+        other->target != r.target || !other->started || migration_stage_terminal(other->stage)) {
+      continue;
+    }
+    if (other->stage > MigrationStage::kPrepare ||
+        std::make_pair(seq(other->id), other->id) < std::make_pair(seq(r.id), r.id)) {
+      return finish(r, version, MigrationStage::kFailed,
+                    fmt::format("operation {} is moving shard {}; plan again", other->id,
+                                r.shard.value()));
+    }
+  }
   call_leader(r, ShardAction::kAddLearner, [this, r, version](Live& l, Result<ShardReport> rep) {
     if (!rep.is_ok()) return;
     l.note = rep->note;

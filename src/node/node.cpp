@@ -267,6 +267,11 @@ Status Node::Impl::open_shard_group(ShardId shard, const std::vector<NodeId>* bo
 
 void Node::Impl::start() {
   started_ = true;
+  // Request ids must not repeat across restarts: a peer remembers the ids it
+  // served lately (duplicates are dropped), and a restarted node counting
+  // from 1 again would be taken for its former self. 2^20 ids per
+  // millisecond of the previous incarnation's life is out of reach.
+  next_id_ = (wall_ms() << 20) | 1;
   node_bucket_.set_rate(options_.migration_bandwidth_bytes_per_s, now_ms());
   // Peers' addresses first, so the first heartbeats can leave.
   refresh_from_metadata();

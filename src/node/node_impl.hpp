@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <deque>
+#include <set>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -234,7 +235,12 @@ class Node::Impl final : public node::ReplicaHost,
   std::map<std::uint64_t, Request> requests_;  // by local request id
   std::map<std::uint64_t, std::uint64_t> forwarded_;  // wire id -> local id
   std::map<std::uint64_t, std::function<void(Result<node::RpcResponse>)>> admin_calls_;
-  std::uint64_t next_id_ = 1;
+  std::uint64_t next_id_ = 1;  // start() moves it past every earlier incarnation's ids
+  // Forwarded requests served lately, by (sender, request id), oldest first:
+  // a transport may duplicate an envelope, and a duplicated write must not
+  // be applied twice. Kept kServedMemoryMs (node_serve.cpp).
+  std::set<std::pair<NodeId, std::uint64_t>> served_;
+  std::deque<std::pair<std::uint64_t, std::pair<NodeId, std::uint64_t>>> served_order_;
 
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};

@@ -216,6 +216,19 @@ void Node::Impl::serve_migrate_shard(const node::ShardCall& call,
       break;
     case node::ShardAction::kVerify: verify_step(*replica, call, report); break;
     case node::ShardAction::kPromote: {
+      {
+        // Verify held the target at its index; the release sent after the
+        // match may have been lost, or sent by a leader that is gone. Until
+        // released, the target applies nothing (for MIGRATION_TIMEOUT),
+        // which, as a voter or a leader, stalls the shard. Each promote
+        // asks again; a release is idempotent.
+        node::TargetCall release{call.op_id, call.shard, node::TargetAction::kRelease,
+                                 LogIndex(0), {}, {}};
+        node::RpcRequest release_rpc;
+        release_rpc.op = node::RpcOp::kMigrateTarget;
+        release_rpc.value = node::encode_target_call(release);
+        call_admin(call.target, release_rpc, [](Result<node::RpcResponse>) {});
+      }
       verify_sessions_.erase(call.shard);  // verified; its state is no longer needed
       const bool target_voter = contains(conf.voters, call.target);
       const bool source_in = member(call.source);
@@ -528,6 +541,9 @@ void Node::Impl::serve_migrate_target(const node::TargetCall& call,
       return answer(answer_with(Status::ok()));
     }
     case node::TargetAction::kRelease:
+      // Only this operation's hold (a late release of an older one must not
+      // end a newer one's).
+      if (slot && slot->op_id != call.op_id) return answer(answer_with(Status::ok()));
       replica->release_apply_hold();
       target_sessions_.erase(call.shard);
       return answer(answer_with(Status::ok()));

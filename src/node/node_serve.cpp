@@ -10,6 +10,12 @@ namespace nodenomad {
 
 namespace {
 
+// How long a served request's id is remembered, and how many at most (about
+// 100 bytes each). A duplicate that arrives later than this is served again:
+// transports duplicate within moments (TCP never), not after seconds.
+constexpr std::uint64_t kServedMemoryMs = 10'000;
+constexpr std::size_t kMaxServedRemembered = 200'000;
+
 // A request is relayed at most this many times by nodes that hold no
 // replica of its shard.
 constexpr std::uint8_t kMaxRelayHops = 2;
@@ -46,6 +52,17 @@ node::RpcResponse from_write_result(const WriteResult& result) {
 void Node::Impl::serve_forwarded(const Envelope& envelope) {
   const NodeId from = envelope.from;
   const std::uint64_t request_id = envelope.request_id;
+  // A duplicate of a request served lately is dropped: the sender never
+  // reuses an id (a retry is a new request), so this is the network's copy,
+  // and serving it again would apply a write twice.
+  const std::uint64_t now = now_ms();
+  while (!served_order_.empty() && (served_order_.front().first <= now ||
+                                    served_order_.size() > kMaxServedRemembered)) {
+    served_.erase(served_order_.front().second);
+    served_order_.pop_front();
+  }
+  if (!served_.emplace(from, request_id).second) return;
+  served_order_.emplace_back(now + kServedMemoryMs, std::make_pair(from, request_id));
   auto answer = [this, from, request_id](node::RpcResponse response) {
     Envelope out;
     out.from = options_.id;
