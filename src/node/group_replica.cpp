@@ -335,8 +335,31 @@ void GroupReplica::maybe_compact() {
   }
   last_compaction_ = applied;
   if (applied.value() <= limits_.compact_keep_entries) return;
+  LogIndex upto = applied - limits_.compact_keep_entries;
+  // A peer receiving a snapshot (a migration's learner) continues from the
+  // entries right after it: keep them, or it would need another snapshot,
+  // and under a steady write load a large shard might never catch up. Up to
+  // a bound, so a stuck transfer cannot grow the log for ever.
+  const std::uint64_t hold_limit = 20 * limits_.compact_every_entries;
+  const ConfState conf = engine_->conf_state();
+  for (const auto* list : {&conf.voters, &conf.learners, &conf.learners_next}) {
+    for (const NodeId& peer : *list) {
+      const auto p = engine_->progress(peer);
+      if (!p) continue;
+      LogIndex needed;  // the peer goes on from the entry after this one
+      if (p->state == ProgressState::kSnapshot) {
+        needed = p->snapshot_index;
+      } else if (p->learner) {
+        needed = p->match;  // a learner catching up after its snapshot
+      }
+      if (needed == LogIndex(0) || applied.value() - std::min(applied, needed).value() > hold_limit) {
+        continue;
+      }
+      upto = std::min(upto, needed);
+    }
+  }
   // kInvalidArgument (past the durable log) only means "not yet".
-  (void)engine_->compact(applied - limits_.compact_keep_entries);
+  (void)engine_->compact(upto);
 }
 
 }  // namespace nodenomad::node

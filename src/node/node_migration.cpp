@@ -33,12 +33,15 @@ node::RpcResponse answer_with(Status status, std::string value = {}, NodeId hint
   return r;
 }
 
+// Bytes of the files under `path` (a file or a directory tree). A directory
+// is listed, never sized: stat gives a directory a size of its own.
 Result<std::uint64_t> tree_bytes(FileSystem& fs, const std::string& path, int depth) {
-  Result<std::uint64_t> size = fs.file_size(path);
-  if (size.is_ok()) return size;
-  if (depth == 0) return std::uint64_t{0};
   Result<std::vector<std::string>> names = fs.list(path);
-  if (!names.is_ok()) return std::uint64_t{0};  // gone already
+  if (!names.is_ok()) {
+    Result<std::uint64_t> size = fs.file_size(path);
+    return size.is_ok() ? *size : std::uint64_t{0};  // gone already
+  }
+  if (depth == 0) return std::uint64_t{0};
   std::uint64_t total = 0;
   for (const std::string& name : *names) {
     NN_ASSIGN_OR_RETURN(const std::uint64_t n, tree_bytes(fs, path + "/" + name, depth - 1));

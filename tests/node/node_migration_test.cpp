@@ -216,7 +216,9 @@ TEST_CASE("migration: a replica moves to a new node under writes, through all fi
   CHECK(end.progress.bytes_total > 0);
   CHECK(end.progress.bytes_done == end.progress.bytes_total);
   CHECK(end.progress.percent == 100);
-  CHECK(end.bytes_freed > 0);
+  // The source's log and state files, not directory entries (400 writes of
+  // 200 bytes went through it).
+  CHECK(end.bytes_freed > 40'000);
   CHECK(end.finished_at_ms >= end.started_at_ms);
   REQUIRE(end.stage_ms.size() == 5);
   CHECK(writer.errors().empty());
