@@ -38,6 +38,24 @@ bool is_parse_error(beast::error_code ec) {
   return ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
+HttpReply to_reply(const http::response<http::string_body>& response) {
+  HttpReply reply;
+  reply.status = response.result_int();
+  reply.body = response.body();
+  if (auto it = response.find("X-NodeNomad-Version"); it != response.end()) {
+    reply.version_header = std::string(it->value());
+  }
+  if (auto it = response.find("X-NodeNomad-Expires-In-Ms"); it != response.end()) {
+    reply.expires_in_header = std::string(it->value());
+  }
+  return reply;
+}
+
+std::string describe(beast::error_code ec, std::uint64_t timeout_ms) {
+  return ec == beast::error::timeout ? "timed out after " + std::to_string(timeout_ms) + " ms"
+                                     : ec.message();
+}
+
 // One request's connect -> write -> read chain. Every step runs under the
 // same deadline (tcp_stream's expiry), so --timeout-ms bounds the whole.
 class Exchange {
@@ -86,26 +104,14 @@ class Exchange {
       return fail(is_parse_error(ec) ? TransportFailure::kBadReply : TransportFailure::kNoReply,
                   ec);
     }
-    const auto& response = parser_.get();
-    HttpReply reply;
-    reply.status = response.result_int();
-    reply.body = response.body();
-    if (auto it = response.find("X-NodeNomad-Version"); it != response.end()) {
-      reply.version_header = std::string(it->value());
-    }
-    if (auto it = response.find("X-NodeNomad-Expires-In-Ms"); it != response.end()) {
-      reply.expires_in_header = std::string(it->value());
-    }
-    result_.reply = std::move(reply);
+    result_.reply = to_reply(parser_.get());
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
   void fail(TransportFailure failure, beast::error_code ec) {
     result_.failure = failure;
-    result_.detail = ec == beast::error::timeout
-                         ? "timed out after " + std::to_string(timeout_ms_) + " ms"
-                         : ec.message();
+    result_.detail = describe(ec, timeout_ms_);
   }
 
   beast::tcp_stream stream_;
@@ -118,6 +124,118 @@ class Exchange {
 };
 
 }  // namespace
+
+// ---- HttpSession ----
+
+struct HttpSession::State {
+  State(HostPort endpoint_in, std::uint64_t timeout)
+      : endpoint(std::move(endpoint_in)), timeout_ms(timeout), stream(ioc) {}
+
+  // Runs the queued operation to its end, ready for the next one.
+  void run() {
+    ioc.run();
+    ioc.restart();
+  }
+
+  // Without blocking: did the node close the idle connection (or send
+  // something unasked)? A peek that would block means it is still open.
+  bool closed_by_peer() {
+    tcp::socket& socket = stream.socket();
+    beast::error_code ec;
+    socket.non_blocking(true, ec);
+    if (ec) return true;
+    char byte = 0;
+    socket.receive(net::buffer(&byte, 1), tcp::socket::message_peek, ec);
+    beast::error_code ignored;
+    socket.non_blocking(false, ignored);
+    return ec != net::error::would_block;
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.close();
+    buffer.clear();
+    connected = false;
+  }
+
+  // Connects within `deadline`; an empty string on success, else why not.
+  std::string connect(Clock::time_point deadline) {
+    tcp::resolver resolver(ioc);
+    beast::error_code ec;
+    const auto addresses = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
+    if (ec) return "cannot resolve " + endpoint.host + ": " + ec.message();
+    stream.expires_at(deadline);
+    stream.async_connect(addresses,
+                         [&ec](beast::error_code e, const tcp::endpoint&) { ec = e; });
+    run();
+    if (ec) {
+      stream.close();
+      return describe(ec, timeout_ms);
+    }
+    connected = true;
+    return {};
+  }
+
+  HostPort endpoint;
+  std::uint64_t timeout_ms;
+  net::io_context ioc;
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  bool connected = false;
+};
+
+HttpSession::HttpSession(HostPort endpoint, std::uint64_t timeout_ms)
+    : state_(std::make_unique<State>(std::move(endpoint), timeout_ms)) {}
+
+HttpSession::~HttpSession() {
+  if (state_->connected) state_->close();
+}
+
+HttpResult HttpSession::request(const HttpRequestSpec& spec) {
+  State& s = *state_;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(s.timeout_ms);
+  HttpResult result;
+  if (s.connected && s.closed_by_peer()) s.close();
+  if (!s.connected) {
+    if (std::string error = s.connect(deadline); !error.empty()) {
+      result.failure = TransportFailure::kCannotConnect;
+      result.detail = std::move(error);
+      return result;
+    }
+  }
+  http::request<http::string_body> request{http::string_to_verb(spec.method), spec.target, 11};
+  request.set(http::field::host, s.endpoint.to_string());
+  request.set(http::field::user_agent, "nodenomadctl/0.1");
+  if (!spec.content_type.empty()) request.set(http::field::content_type, spec.content_type);
+  request.body() = spec.body;
+  request.keep_alive(true);
+  request.prepare_payload();
+  beast::error_code ec;
+  s.stream.expires_at(deadline);
+  http::async_write(s.stream, request, [&ec](beast::error_code e, std::size_t) { ec = e; });
+  s.run();
+  if (!ec) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxReplyBodyBytes);
+    s.stream.expires_at(deadline);
+    http::async_read(s.stream, s.buffer, parser,
+                     [&ec](beast::error_code e, std::size_t) { ec = e; });
+    s.run();
+    if (!ec) {
+      result.reply = to_reply(parser.get());
+      if (!parser.get().keep_alive()) s.close();
+      return result;
+    }
+    result.failure = is_parse_error(ec) ? TransportFailure::kBadReply : TransportFailure::kNoReply;
+  } else {
+    // Part of the request may have reached the node: the outcome is unknown.
+    result.failure = TransportFailure::kNoReply;
+  }
+  result.detail = describe(ec, s.timeout_ms);
+  s.close();
+  return result;
+}
 
 HttpResult http_request(const HostPort& endpoint, const HttpRequestSpec& request,
                         std::uint64_t timeout_ms) {

@@ -4,10 +4,13 @@
 // codes) and, for the migration commands, in migrate_*.cpp beside this file,
 // where it is unit-tested; this file only reads stdin, does the HTTP
 // exchanges and writes to the terminal.
+#include <fmt/format.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -15,8 +18,10 @@
 #include <thread>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "http_client.hpp"
+#include "load_cli.hpp"
 #include "migrate_cli.hpp"
 #include "server/ctl_cli.hpp"
 
@@ -28,6 +33,14 @@ using namespace nodenomad;
 // its MAX_VALUE_SIZE (64MB at most) anyway, so reading stops a little above.
 constexpr std::size_t kMaxStdinValueBytes = (64u << 20) + 1;
 constexpr std::size_t kDefaultTerminalColumns = 80;
+// A loader waiting for its next write looks at the stop flag this often.
+constexpr std::uint64_t kLoadWakeUpUs = 50'000;
+
+// Set by SIGINT or SIGTERM while `load` runs (lock-free, so a handler may set it).
+std::atomic<bool> g_stop_load{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void stop_load(int) { g_stop_load.store(true); }
 
 Result<std::string> read_stdin() {
   std::string value;
@@ -76,6 +89,61 @@ std::pair<std::size_t, std::size_t> terminal_size() {
   return {size.ws_col, size.ws_row};
 }
 
+std::uint64_t monotonic_us() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// `load`: one thread and one keep-alive connection per --connections, on
+// the schedule of run_load_worker(); Ctrl-C or SIGTERM ends it (the writes
+// in flight are answered first, within --timeout-ms), then the summary.
+int run_load_command(const ctl::MigrateInvocation& invocation) {
+  struct sigaction action {};
+  action.sa_handler = stop_load;
+  ::sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+  const ctl::LoadOptions& options = invocation.load;
+  const HostPort endpoint = invocation.globals.endpoint;
+  std::fputs(fmt::format("nodenomadctl: load: {} writes/s to {} over {} connection{}, {}\n",
+                         options.rate_per_s, endpoint.to_string(), options.connections,
+                         options.connections == 1 ? "" : "s",
+                         options.duration_ms == 0
+                             ? std::string("until Ctrl-C")
+                             : "for " + ctl::format_elapsed_ms(options.duration_ms))
+                 .c_str(),
+             stderr);
+  const std::uint64_t start_us = monotonic_us();
+  std::vector<ctl::LoadTally> tallies(options.connections);
+  std::vector<std::thread> workers;
+  for (std::uint64_t i = 0; i < options.connections; ++i) {
+    workers.emplace_back([&, i] {
+      ctl::HttpSession session(endpoint, invocation.globals.timeout_ms);
+      ctl::LoadIo io;
+      io.exchange = [&session](const ctl::HttpRequestSpec& spec) { return session.request(spec); };
+      io.now_us = monotonic_us;
+      io.sleep_until_us = [](std::uint64_t until_us) {
+        const std::uint64_t now = monotonic_us();
+        if (until_us <= now || g_stop_load.load()) return;
+        std::this_thread::sleep_for(
+            std::chrono::microseconds(std::min(until_us - now, kLoadWakeUpUs)));
+      };
+      io.stop = &g_stop_load;
+      tallies[i] = ctl::run_load_worker(options, i, start_us, io);
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  ctl::LoadTally total;
+  for (const ctl::LoadTally& tally : tallies) total.merge(tally);
+  const std::uint64_t elapsed_ms = (monotonic_us() - start_us) / 1000;
+  const std::string summary = ctl::render_load_summary(options, endpoint.to_string(), total,
+                                                       elapsed_ms, invocation.globals.json);
+  std::fwrite(summary.data(), 1, summary.size(), stdout);
+  if (std::fflush(stdout) != 0) return ctl::kExitOther;
+  return ctl::load_exit_code(total);
+}
+
 // The migration commands: several exchanges, a live display, real time.
 int run_migration_command(int argc, char** argv) {
   auto invocation = ctl::parse_migrate_args(argc, argv, process_env());
@@ -86,6 +154,7 @@ int run_migration_command(int argc, char** argv) {
     std::fputs(ctl::full_help().c_str(), stdout);
     return ctl::kExitOk;
   }
+  if (invocation->command == ctl::MigrateCommand::kLoad) return run_load_command(*invocation);
   bool stdout_failed = false;
   ctl::CtlIo io;
   const HostPort endpoint = invocation->globals.endpoint;

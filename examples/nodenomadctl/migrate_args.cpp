@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <optional>
 
 #include "migrate_cli.hpp"
 #include "server/config_values.hpp"
@@ -17,12 +19,20 @@ using server::quote_for_message;
 // decide which word is the command, so they must agree with ctl_args.cpp.
 constexpr std::array<std::string_view, 5> kGlobalValueOptions = {
     "--endpoint", "--timeout-ms", "--ttl", "--if-version", "--consistency"};
-constexpr std::array<std::string_view, 5> kOwnValueOptions = {"--shards", "--from", "--to",
-                                                              "--bandwidth", "--interval"};
+constexpr std::array<std::string_view, 11> kOwnValueOptions = {
+    "--shards",   "--from", "--to",          "--bandwidth",  "--interval",  "--rate",
+    "--duration", "--keys", "--connections", "--value-size", "--key-prefix"};
 constexpr std::array<std::string_view, 2> kOwnFlags = {"--no-wait", "--watch"};
-constexpr std::array<std::string_view, 9> kCommandWords = {"migrate",    "rebalance", "drain",
-                                                           "migrations", "migration", "cancel",
-                                                           "pause",      "resume",    "bandwidth"};
+constexpr std::array<std::string_view, 10> kCommandWords = {
+    "migrate", "rebalance", "drain",  "migrations", "migration",
+    "cancel",  "pause",     "resume", "bandwidth",  "load"};
+// Where the options apply.
+constexpr std::array<std::string_view, 6> kLoadOptions = {
+    "--rate", "--duration", "--keys", "--connections", "--value-size", "--key-prefix"};
+constexpr std::array<std::string_view, 4> kMigrateOptions = {"--shards", "--from", "--to",
+                                                             "--bandwidth"};
+constexpr std::uint64_t kMinLoadDurationMs = 100;
+constexpr std::size_t kMaxKeyPrefixBytes = 256;
 constexpr std::uint64_t kMinIntervalMs = 100;
 constexpr std::uint64_t kMaxIntervalMs = 3'600'000;
 constexpr std::size_t kMaxOperationIdBytes = 256;
@@ -113,6 +123,7 @@ MigrateCommand command_of(std::string_view word) {
   if (word == "pause") return MigrateCommand::kPause;
   if (word == "resume") return MigrateCommand::kResume;
   if (word == "bandwidth") return MigrateCommand::kBandwidth;
+  if (word == "load") return MigrateCommand::kLoad;
   return MigrateCommand::kStatusWatch;
 }
 
@@ -139,6 +150,11 @@ std::string_view command_usage(MigrateCommand command) {
       return "nodenomadctl bandwidth OP SIZE";
     case MigrateCommand::kStatusWatch:
       return "nodenomadctl status --watch [--interval 1s]";
+    case MigrateCommand::kWatchList:
+      return "nodenomadctl migrations --watch [--interval 1s]";
+    case MigrateCommand::kLoad:
+      return "nodenomadctl load [--rate 200] [--duration 60s] [--keys 1000] [--connections 2] "
+             "[--value-size 100B] [--key-prefix load-]";
     case MigrateCommand::kHelp:
       break;
   }
@@ -190,8 +206,68 @@ Status read_arguments(const std::vector<std::string_view>& words, MigrateInvocat
   return Status::ok();
 }
 
+// A whole number in [low, high] for `option`.
+Result<std::uint64_t> parse_count(std::string_view option, std::string_view text,
+                                  std::uint64_t low, std::uint64_t high) {
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < low ||
+      value > high) {
+    return bad_value(option, text,
+                     fmt::format("expected a whole number from {} to {}", low, high));
+  }
+  return value;
+}
+
+// One of load's options (load_cli.hpp has the bounds).
+Status apply_load_option(std::string_view name, std::string_view text, LoadOptions& load) {
+  if (name == "--rate") {
+    NN_ASSIGN_OR_RETURN(load.rate_per_s, parse_count(name, text, 1, kMaxLoadRate));
+  } else if (name == "--keys") {
+    NN_ASSIGN_OR_RETURN(load.keys, parse_count(name, text, 1, kMaxLoadKeys));
+  } else if (name == "--connections") {
+    NN_ASSIGN_OR_RETURN(load.connections, parse_count(name, text, 1, kMaxLoadConnections));
+  } else if (name == "--duration") {
+    auto ms = server::parse_duration_ms(text);
+    if (!ms.is_ok()) return bad_value(name, text, ms.status().message());
+    if (*ms < kMinLoadDurationMs || *ms > kMaxLoadDurationMs) {
+      return bad_value(name, text, "expected 100ms to 24h (leave it out to run until Ctrl-C)");
+    }
+    load.duration_ms = *ms;
+  } else if (name == "--value-size") {
+    auto bytes = server::parse_size_bytes(text);
+    if (!bytes.is_ok()) return bad_value(name, text, bytes.status().message());
+    if (*bytes < 1 || *bytes > kMaxLoadValueBytes) {
+      return bad_value(name, text, "expected 1B to 1MB");
+    }
+    load.value_bytes = *bytes;
+  } else {
+    if (text.empty() || text.size() > kMaxKeyPrefixBytes) {
+      return bad_value(name, text, "a key prefix is 1 to 256 bytes");
+    }
+    load.key_prefix = std::string(text);
+  }
+  return Status::ok();
+}
+
+// Why `name` does not apply to `command`; nullopt when it does.
+std::optional<std::string> misplaced(std::string_view name, MigrateCommand command) {
+  if (contains(kMigrateOptions, name) && command != MigrateCommand::kMigrate) {
+    return fmt::format("{} applies to migrate only", name);
+  }
+  if (contains(kLoadOptions, name) && command != MigrateCommand::kLoad) {
+    return fmt::format("{} applies to load only", name);
+  }
+  if (name == "--interval" && !follows(command) && command != MigrateCommand::kStatusWatch &&
+      command != MigrateCommand::kWatchList) {
+    return std::string(
+        "--interval applies to migrate, rebalance, drain, status --watch and migrations --watch");
+  }
+  return std::nullopt;
+}
+
 // --shards, --from, --to, --bandwidth (migrate); --interval (following and
-// watching); --no-wait; --watch.
+// watching); load's options; --no-wait.
 Status apply_own_options(const SplitArgs& args, MigrateInvocation& inv) {
   std::vector<std::string_view> seen;
   for (const auto& [name, text] : args.own_values) {
@@ -199,15 +275,10 @@ Status apply_own_options(const SplitArgs& args, MigrateInvocation& inv) {
       return usage(fmt::format("{} given twice", name));
     }
     seen.push_back(name);
-    const bool migrate_only = name != "--interval";
-    if (migrate_only && inv.command != MigrateCommand::kMigrate) {
-      return usage(fmt::format("{} applies to migrate only", name));
-    }
-    if (name == "--interval" && !follows(inv.command) &&
-        inv.command != MigrateCommand::kStatusWatch) {
-      return usage("--interval applies to migrate, rebalance, drain and status --watch");
-    }
-    if (name == "--shards") {
+    if (auto message = misplaced(name, inv.command)) return usage(*message);
+    if (contains(kLoadOptions, name)) {
+      NN_RETURN_IF_ERROR(apply_load_option(name, text, inv.load));
+    } else if (name == "--shards") {
       auto shards = parse_shard_list(text);
       if (!shards.is_ok()) return bad_value(name, text, shards.status().message());
       inv.shards = std::move(*shards);
@@ -286,8 +357,12 @@ Result<MigrateInvocation> parse_migrate_args(int argc, const char* const* argv,
   if (inv.command == MigrateCommand::kStatusWatch && !has_flag(args, "--watch")) {
     return usage("--interval applies to status only with --watch");
   }
-  if (has_flag(args, "--watch") && inv.command != MigrateCommand::kStatusWatch) {
-    return usage("--watch applies to status only");
+  if (inv.command == MigrateCommand::kList && has_flag(args, "--watch")) {
+    inv.command = MigrateCommand::kWatchList;
+  }
+  if (has_flag(args, "--watch") && inv.command != MigrateCommand::kStatusWatch &&
+      inv.command != MigrateCommand::kWatchList) {
+    return usage("--watch applies to status and migrations only");
   }
   if (inv.command == MigrateCommand::kStatusWatch && inv.globals.json) {
     return usage("status --watch redraws a table for people; scripts poll `status --json`");
@@ -331,10 +406,12 @@ HttpRequestSpec build_migrate_request(const MigrateInvocation& inv) {
               "{\"bytes_per_s\":" + std::to_string(inv.bandwidth_bytes_per_s) + "}",
               "application/json"};
     case MigrateCommand::kStatusWatch:
+    case MigrateCommand::kWatchList:
+    case MigrateCommand::kLoad:
     case MigrateCommand::kHelp:
       break;
   }
-  NN_UNREACHABLE("build_migrate_request for help or status --watch");
+  NN_UNREACHABLE("build_migrate_request for help, load or a --watch");
   return {};
 }
 
@@ -361,6 +438,17 @@ Migration commands:
         set OP's bandwidth limit (SIZE per second, e.g. 20MB)
   status --watch [--interval 1s]
         redraw the status tables and the running migrations until Ctrl-C
+  migrations --watch [--interval 1s]
+        follow every running migration (and those that start meanwhile)
+        until all have ended; waits for one to start when none runs
+
+Load:
+  load [--rate 200] [--duration 60s] [--keys 1000] [--connections 2]
+       [--value-size 100B] [--key-prefix load-]
+        PUT at a steady rate over keep-alive connections until the duration
+        ends or Ctrl-C, then print the answers counted (ok, not applied,
+        unknown, errors) and the latency of the ok ones (p50, p99, max);
+        exits 0 unless an answer was an error (7) or no write went through
 )";
   static constexpr std::string_view kExitCodes = R"(
 Migration commands exit 0 when every operation they followed ended done, 7

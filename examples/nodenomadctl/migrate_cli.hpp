@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "http_client.hpp"
+#include "load_cli.hpp"
 #include "server/ctl_cli.hpp"
 
 namespace nodenomad::ctl {
@@ -40,6 +41,8 @@ enum class MigrateCommand {
   kResume,       // resume OP
   kBandwidth,    // bandwidth OP SIZE
   kStatusWatch,  // status --watch [--interval 1s]
+  kWatchList,    // migrations --watch [--interval 1s]
+  kLoad,         // load [--rate 200] [--duration 60s] [--keys 1000] ... (load_cli.hpp)
 };
 
 inline constexpr std::uint64_t kDefaultIntervalMs = 1000;
@@ -57,10 +60,12 @@ struct MigrateInvocation {
   std::string node;                         // drain
   bool wait = true;                         // migrate, rebalance, drain: false with --no-wait
   std::uint64_t interval_ms = kDefaultIntervalMs;  // --interval: polling and redrawing
+  LoadOptions load;                                // load
 };
 
 // True when argv's command is one of the above (`status` only with --watch
-// or --interval); the other command lines go to parse_ctl_args.
+// or --interval); the other command lines go to parse_ctl_args. `load` is
+// parsed here too but run by main.cpp (it needs threads and signals).
 bool is_migrate_command(int argc, const char* const* argv);
 
 // kInvalidArgument with a one-line message on any usage error (exit 2).
@@ -71,7 +76,8 @@ Result<MigrateInvocation> parse_migrate_args(int argc, const char* const* argv,
 std::string full_help();
 
 // The request of a one-shot command, or the one that starts migrate,
-// rebalance or drain. Precondition: command is not kHelp or kStatusWatch.
+// rebalance or drain. Precondition: command is not kHelp, kStatusWatch,
+// kWatchList or kLoad.
 HttpRequestSpec build_migrate_request(const MigrateInvocation& invocation);
 
 // ---- formatting (migrate_format.cpp) ----
@@ -210,7 +216,11 @@ inline constexpr int kMaxFailedPolls = 30;
 // Runs one migration command to its end and returns the exit code. For
 // migrate, rebalance and drain without --no-wait it follows the operations
 // started until each ends; status --watch redraws until interrupted, or for
-// `max_frames` frames when that is not 0 (tests).
+// `max_frames` frames when that is not 0 (tests). migrations --watch follows
+// every batch with an operation running when it starts (the whole batch), and
+// every operation that starts while it watches, until all of them ended
+// (waiting for one to start when none runs; `max_frames` bounds the polls in
+// tests). Precondition: command is not kLoad.
 int run_migrate_command(const MigrateInvocation& invocation, CtlIo& io,
                         std::uint64_t max_frames = 0);
 

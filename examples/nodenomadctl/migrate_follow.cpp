@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "migrate_cli.hpp"
 #include "server/config_values.hpp"
@@ -91,10 +92,16 @@ std::optional<PollError> poll_once(const MigrateInvocation& inv, CtlIo& io,
   return std::nullopt;
 }
 
+// {"id": batch, "migrations": [...]}; without a batch (migrations --watch),
+// {"migrations": [...]}.
 std::string final_json(const std::string& batch_id, const std::vector<OpView>& ops) {
-  std::string out = "{\"id\":";
-  server::append_json_string(out, batch_id);
-  out += ",\"migrations\":[";
+  std::string out = "{";
+  if (!batch_id.empty()) {
+    out += "\"id\":";
+    server::append_json_string(out, batch_id);
+    out += ",";
+  }
+  out += "\"migrations\":[";
   for (std::size_t i = 0; i < ops.size(); ++i) out += (i > 0 ? "," : "") + ops[i].json;
   return out + "]}\n";
 }
@@ -149,6 +156,95 @@ int follow(const MigrateInvocation& inv, CtlIo& io, const BatchView& batch) {
     }
     io.sleep_ms(inv.interval_ms);
   }
+}
+
+// One GET /v1/migrations: every operation, or why not.
+std::optional<PollError> poll_list(const MigrateInvocation& inv, CtlIo& io,
+                                   std::vector<OpView>& ops) {
+  const MigrateInvocation list_read = reading(inv, MigrateCommand::kList);
+  const HttpResult listed = io.exchange({"GET", "/v1/migrations", "", ""});
+  if (auto error = failed_exchange(list_read, listed)) return error;
+  auto parsed = parse_op_list(listed.reply->body);
+  if (!parsed.is_ok()) return PollError{render_migrate_reply(list_read, *listed.reply), false};
+  ops = std::move(*parsed);
+  return std::nullopt;
+}
+
+// What `migrations --watch` follows: the batches that have an operation
+// running at its first answered poll (all of their operations, so that a
+// rebalance shows whole even when its first moves ended before the watch
+// began), then every operation that poll did not list (one started later,
+// even if it ended between two polls), in order of first sight.
+class WatchedSet {
+ public:
+  void update(const std::vector<OpView>& ops) {
+    if (!started_) {
+      started_ = true;
+      std::set<std::string> running_batches;
+      for (const OpView& op : ops) {
+        if (!op.ended() && !op.batch_id.empty()) running_batches.insert(op.batch_id);
+      }
+      for (const OpView& op : ops) {
+        listed_at_start_.insert(op.id);
+        if (!op.ended() || running_batches.count(op.batch_id) > 0) add(op);
+      }
+      return;
+    }
+    for (const OpView& op : ops) {
+      if (latest_.count(op.id) > 0 || listed_at_start_.count(op.id) == 0) add(op);
+    }
+  }
+  bool empty() const { return order_.empty(); }
+  std::vector<OpView> views() const {
+    std::vector<OpView> out;
+    for (const std::string& id : order_) out.push_back(latest_.at(id));
+    return out;
+  }
+
+ private:
+  void add(const OpView& op) {
+    if (latest_.count(op.id) == 0) order_.push_back(op.id);
+    latest_[op.id] = op;
+  }
+
+  bool started_ = false;
+  std::set<std::string> listed_at_start_;
+  std::vector<std::string> order_;
+  std::map<std::string, OpView> latest_;
+};
+
+int watch_migrations(const MigrateInvocation& inv, CtlIo& io, std::uint64_t max_frames) {
+  ProgressDisplay display(io.terminal, io.width, io.height);
+  WatchedSet watched;
+  int failed_polls = 0;
+  bool said_waiting = false;
+  for (std::uint64_t frame = 0; max_frames == 0 || frame < max_frames; ++frame) {
+    if (frame > 0) io.sleep_ms(inv.interval_ms);
+    std::vector<OpView> ops;
+    if (auto error = poll_list(inv, io, ops)) {
+      if (!error->retryable || ++failed_polls >= kMaxFailedPolls) {
+        error->output.err +=
+            "nodenomadctl: stopped watching; the operations go on in the cluster "
+            "(nodenomadctl migrations)\n";
+        return emit(io, error->output);
+      }
+      if (failed_polls == 1) io.err(error->output.err);  // once per run of failures
+      continue;
+    }
+    failed_polls = 0;
+    watched.update(ops);
+    if (watched.empty()) {
+      if (!said_waiting) io.err("no migration running; waiting for one to start (Ctrl-C stops)\n");
+      said_waiting = true;
+      continue;
+    }
+    const std::vector<OpView> views = watched.views();
+    if (!inv.globals.json) io.out(display.update(views, io.now_ms()));
+    const bool all_ended =
+        std::all_of(views.begin(), views.end(), [](const OpView& op) { return op.ended(); });
+    if (all_ended) return finish(inv, io, BatchView{}, views);
+  }
+  return kExitOk;
 }
 
 // One frame of `status --watch`: the cluster's tables, then the migrations
@@ -260,6 +356,7 @@ std::string ProgressDisplay::update(const std::vector<OpView>& ops, std::uint64_
 
 int run_migrate_command(const MigrateInvocation& inv, CtlIo& io, std::uint64_t max_frames) {
   if (inv.command == MigrateCommand::kStatusWatch) return watch_status(inv, io, max_frames);
+  if (inv.command == MigrateCommand::kWatchList) return watch_migrations(inv, io, max_frames);
   const HttpResult started = io.exchange(build_migrate_request(inv));
   if (!started.reply) return emit(io, render_migrate_failure(inv, started.failure, started.detail));
   const HttpReply& reply = *started.reply;

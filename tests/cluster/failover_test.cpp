@@ -18,6 +18,7 @@
 
 #include "cluster/history_checks.hpp"
 #include "cluster/kv_workload.hpp"
+#include "cluster/load_phases.hpp"
 #include "cluster/process_cluster.hpp"
 #include "support/test_seed.hpp"
 
@@ -25,7 +26,6 @@ namespace nodenomad::process_testing {
 namespace {
 
 using namespace std::chrono_literals;
-using namespace std::string_literals;
 using testing::HistoryRecorder;
 
 constexpr std::size_t kClients = 4;
@@ -35,17 +35,8 @@ constexpr std::uint64_t kWritesDuringOutage = 50;    // acknowledged while a nod
 constexpr std::uint64_t kAnswersAfterRestart = 200;  // ok answers once all are back
 constexpr auto kOutage = 2500ms;
 constexpr auto kLoadAfterRestart = 1000ms;
-constexpr auto kPhaseTimeout = 30'000ms;  // scaled; any phase that takes longer fails
 
-// Plain keys, and two that travel percent-encoded: a slash and a space, and
-// a NUL and a byte that is not UTF-8.
-std::vector<std::string> make_keys() {
-  std::vector<std::string> keys;
-  for (std::size_t i = 0; i < kPlainKeys; ++i) keys.push_back(fmt::format("key-{}", i));
-  keys.push_back("odd/key with space");
-  keys.push_back("nul\0and\xff"s);  // 8 bytes
-  return keys;
-}
+std::vector<std::string> make_keys() { return workload_keys(kPlainKeys); }
 
 ClusterOptions three_nodes(std::uint64_t seed) {
   ClusterOptions options;
@@ -64,59 +55,10 @@ WorkloadOptions workload_options(std::uint64_t seed, const ProcessCluster& clust
   return options;
 }
 
-// Keeps the load running until `done` holds of its counts and at least
-// `at_least` passed; FAILs naming `what` after kPhaseTimeout.
-void run_load_until(const KvWorkload& load, const std::function<bool(const OutcomeCounts&)>& done,
-                    const std::string& what, std::chrono::milliseconds at_least,
-                    const char* phase) {
-  const auto started = SteadyClock::now();
-  const bool reached = load.wait_until(
-      [&](const OutcomeCounts& now) {
-        return done(now) && SteadyClock::now() - started >= at_least;
-      },
-      scaled(kPhaseTimeout));
-  INFO("phase: " << phase << "; answers so far: " << load.counts().describe());
-  INFO("waited " << scaled(kPhaseTimeout).count() << " ms for " << what << " and at least "
-                 << at_least.count() << " ms of load");
-  REQUIRE(reached);
-  std::printf("[load] %s: %s\n", phase, load.counts().describe().c_str());
-  std::fflush(stdout);
-}
-
-// Runs the load until `answers` more ok answers than in `since`.
-void run_load_for_answers(const KvWorkload& load, const OutcomeCounts& since, std::uint64_t answers,
-                          std::chrono::milliseconds at_least, const char* phase) {
-  run_load_until(
-      load, [&](const OutcomeCounts& now) { return now.ok - since.ok >= answers; },
-      std::to_string(answers) + " ok answers", at_least, phase);
-}
-
-// True once every key had a write acknowledged since `since`.
-bool every_key_written_since(const OutcomeCounts& since, const OutcomeCounts& now) {
-  for (std::size_t i = 0; i < now.ok_writes_by_key.size(); ++i) {
-    if (now.ok_writes_by_key[i] <= since.ok_writes_by_key.at(i)) return false;
-  }
-  return true;
-}
-
 // Prints the run's counts, requires no answer API.md does not allow, then
 // the history checks.
 void check_run(ProcessCluster& cluster, HistoryRecorder& recorder, const KvWorkload& load) {
-  const OutcomeCounts counts = load.counts();
-  std::printf("[load] total: %s\n", counts.describe().c_str());
-  for (const auto& [reason, count] : load.unknown_reasons()) {
-    std::printf("[load] unknown outcome %llu times: %s\n", static_cast<unsigned long long>(count),
-                reason.c_str());
-  }
-  INFO("unexpected answers: " << fmt::format("{}", fmt::join(load.unexpected_answers(), "\n")));
-  CHECK(counts.unexpected == 0);
-  check_history_with_final_reads(cluster, recorder, make_keys());
-}
-
-void terminate_all_gracefully(ProcessCluster& cluster) {
-  for (std::size_t i = 0; i < cluster.size(); ++i) {
-    CHECK(cluster.terminate(i).describe() == "exit 0");
-  }
+  process_testing::check_run(cluster, recorder, load, make_keys());
 }
 
 enum class Fault { kKill9, kSigterm };

@@ -80,9 +80,67 @@ std::optional<ClusterView> parse_cluster_view(std::string_view json_text) {
       for (const json::value& replica : replicas->as_array())
         entry.replicas.push_back(string_or_empty(&replica));
     }
+    if (const json::value* learners = member(fields, "learners");
+        learners && learners->is_array()) {
+      for (const json::value& learner : learners->as_array())
+        entry.learners.push_back(string_or_empty(&learner));
+    }
     view.shards.push_back(std::move(entry));
   }
   return view;
+}
+
+namespace {
+
+std::optional<std::uint64_t> uint_of(const json::value* value) {
+  if (value == nullptr) return std::nullopt;
+  if (value->is_uint64()) return value->as_uint64();
+  if (value->is_int64() && value->as_int64() >= 0) {
+    return static_cast<std::uint64_t>(value->as_int64());
+  }
+  return std::nullopt;
+}
+
+bool bool_or_false(const json::value* value) {
+  return value != nullptr && value->is_bool() && value->as_bool();
+}
+
+std::optional<MigrationView> parse_migration(const json::value& op) {
+  if (!op.is_object()) return std::nullopt;
+  const json::object& fields = op.as_object();
+  const std::optional<std::uint64_t> shard = uint_of(member(fields, "shard"));
+  MigrationView view;
+  view.id = string_or_empty(member(fields, "id"));
+  view.stage = string_or_empty(member(fields, "stage"));
+  if (!shard || view.id.empty() || view.stage.empty()) return std::nullopt;
+  view.shard = *shard;
+  view.source = string_or_empty(member(fields, "source"));
+  view.target = string_or_empty(member(fields, "target"));
+  view.error = string_or_empty(member(fields, "error"));
+  view.queued = bool_or_false(member(fields, "queued"));
+  view.paused = bool_or_false(member(fields, "paused"));
+  if (const json::value* progress = member(fields, "progress");
+      progress != nullptr && progress->is_object()) {
+    view.bytes_total = uint_of(member(progress->as_object(), "bytes_total")).value_or(0);
+    view.bytes_done = uint_of(member(progress->as_object(), "bytes_done")).value_or(0);
+  }
+  return view;
+}
+
+}  // namespace
+
+std::optional<std::vector<MigrationView>> parse_migrations(std::string_view json_text) {
+  const std::optional<json::object> object = parse_object(json_text);
+  if (!object) return std::nullopt;
+  const json::value* list = member(*object, "migrations");
+  if (list == nullptr || !list->is_array()) return std::nullopt;
+  std::vector<MigrationView> ops;
+  for (const json::value& op : list->as_array()) {
+    std::optional<MigrationView> view = parse_migration(op);
+    if (!view) return std::nullopt;
+    ops.push_back(std::move(*view));
+  }
+  return ops;
 }
 
 std::map<std::string, std::size_t> ClusterView::shards_led() const {

@@ -24,6 +24,7 @@ struct ShardView {
   std::uint64_t id = 0;
   std::string leader;  // empty while the shard has none
   std::vector<std::string> replicas;
+  std::vector<std::string> learners;
 };
 
 // GET /v1/cluster, the parts the tests use.
@@ -38,5 +39,25 @@ struct ClusterView {
 };
 
 std::optional<ClusterView> parse_cluster_view(std::string_view json);
+
+// One operation of GET /v1/migrations (docs/http_api.md, "An operation"),
+// the parts the tests use.
+struct MigrationView {
+  std::string id;
+  std::uint64_t shard = 0;
+  std::string source;
+  std::string target;
+  std::string stage;  // "prepare" ... "done", "failed", "cancelled"
+  std::string error;  // empty: null
+  std::uint64_t bytes_total = 0;
+  std::uint64_t bytes_done = 0;
+  bool queued = false;
+  bool paused = false;
+
+  bool ended() const { return stage == "done" || stage == "failed" || stage == "cancelled"; }
+};
+
+// {"migrations": [op, ...]}; nullopt when the body is not that.
+std::optional<std::vector<MigrationView>> parse_migrations(std::string_view json);
 
 }  // namespace nodenomad::process_testing

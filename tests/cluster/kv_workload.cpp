@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 
 #include "cluster/json_reader.hpp"
 #include "nodenomad/rng.hpp"
@@ -134,6 +135,9 @@ KvWorkload::~KvWorkload() { stop(); }
 
 void KvWorkload::start() {
   stopping_ = false;
+  if (!options_.trace_path.empty() && trace_ == nullptr) {
+    trace_ = std::fopen(options_.trace_path.c_str(), "a");
+  }
   Rng seeds(options_.seed);
   for (std::size_t client = 0; client < options_.clients; ++client) {
     threads_.emplace_back([this, client, seed = seeds.next_u64()] { run_client(client, seed); });
@@ -144,6 +148,47 @@ void KvWorkload::stop() {
   stopping_ = true;
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
+  if (trace_ != nullptr) {
+    std::fclose(trace_);
+    trace_ = nullptr;
+  }
+}
+
+namespace {
+
+std::string clock_text(std::chrono::system_clock::time_point at) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch());
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:02}:{:02}:{:02}.{:03}", utc.tm_hour, utc.tm_min, utc.tm_sec,
+                     ms.count() % 1000);
+}
+
+}  // namespace
+
+void KvWorkload::trace(testing::OpId id, std::size_t client, std::uint16_t port,
+                       const KvOp& op, const HttpResult& answer,
+                       std::chrono::system_clock::time_point sent) {
+  if (trace_ == nullptr) return;
+  std::string outcome;
+  if (answer.reply) {
+    std::string body = answer.reply->body.substr(0, 160);
+    for (char& c : body) {
+      if (c == '\n' || static_cast<unsigned char>(c) < 0x20) c = ' ';
+    }
+    const std::optional<std::string> version = answer.reply->header("x-nodenomad-version");
+    outcome = fmt::format("{}{} {}", answer.reply->status,
+                          version ? " v" + *version : std::string(), body);
+  } else {
+    outcome = fmt::format("{}: {}", answer.request_sent ? "no answer" : "not sent", answer.error);
+  }
+  const std::string line =
+      fmt::format("#{} c{} port {} {}..{} {} {} -> {}\n", id, client + 1, port, clock_text(sent),
+                  clock_text(std::chrono::system_clock::now()), kv_method(op), kv_target(op),
+                  outcome);
+  std::lock_guard lock(trace_mutex_);
+  std::fputs(line.c_str(), trace_);
 }
 
 void KvWorkload::run_client(std::size_t client, std::uint64_t client_seed) {
@@ -174,8 +219,10 @@ void KvWorkload::run_client(std::size_t client, std::uint64_t client_seed) {
       op = rng.chance(0.5) ? KvOp::remove(key) : KvOp::remove(key, expected);
     }
     const testing::OpId id = recorder_.invoke(client_id, op);
+    const auto sent = std::chrono::system_clock::now();
     const HttpResult answer = connection.request(kv_method(op), kv_target(op), op.value);
     record(id, key_index, op, answer, versions_seen);
+    trace(id, client, connection.port(), op, answer, sent);
     // A node that is down refuses at once; pausing keeps the clients from
     // spinning on it and starving the nodes that are starting on 2 cores.
     if (!answer.reply && !answer.request_sent) std::this_thread::sleep_for(kPauseAfterRefusal);
@@ -195,10 +242,17 @@ void KvWorkload::record(testing::OpId id, std::size_t key_index, const KvOp& op,
         ++ok_writes_by_key_[key_index];
       }
       break;
-    case Completion::kFail:
+    case Completion::kFail: {
       recorder_.complete_fail(id);
       ++fail_;
+      const std::string reason =
+          answer.reply ? std::to_string(answer.reply->status) : "not sent: " + answer.error;
+      std::lock_guard lock(unexpected_mutex_);
+      if (fail_reasons_.size() < kMaxUnknownReasons || fail_reasons_.contains(reason)) {
+        ++fail_reasons_[reason];
+      }
       break;
+    }
     case Completion::kUnknown:
     case Completion::kPending: {
       recorder_.complete_unknown(id);
@@ -250,6 +304,11 @@ std::vector<std::string> KvWorkload::unexpected_answers() const {
 std::map<std::string, std::uint64_t> KvWorkload::unknown_reasons() const {
   std::lock_guard lock(unexpected_mutex_);
   return unknown_reasons_;
+}
+
+std::map<std::string, std::uint64_t> KvWorkload::fail_reasons() const {
+  std::lock_guard lock(unexpected_mutex_);
+  return fail_reasons_;
 }
 
 bool KvWorkload::wait_until(const std::function<bool(const OutcomeCounts&)>& enough,

@@ -25,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,6 +51,11 @@ struct WorkloadOptions {
   std::size_t large_value_bytes = 32 * 1024;
   // The client's own deadline for one request; past it the outcome is unknown.
   std::chrono::milliseconds request_timeout{10'000};
+  // When set, one line per request is appended here: the history's op id,
+  // the client, the node's port, the request, the answer and the wall-clock
+  // times, so that a checker's verdict ("#4319 ...") can be traced to the
+  // node that answered it and to the nodes' logs.
+  std::string trace_path;
 };
 
 struct OutcomeCounts {
@@ -97,6 +103,9 @@ class KvWorkload {
   std::vector<std::string> unexpected_answers() const;
   // Why outcomes were unknown, e.g. {"504": 3, "no answer: the peer closed the connection": 1}.
   std::map<std::string, std::uint64_t> unknown_reasons() const;
+  // Why requests failed (not applied), e.g. {"503": 12, "not sent: connect:
+  // Connection refused": 40}.
+  std::map<std::string, std::uint64_t> fail_reasons() const;
 
   // Polls counts() every few milliseconds until `enough` holds; false if
   // `timeout` passed first.
@@ -107,6 +116,8 @@ class KvWorkload {
   void run_client(std::size_t client, std::uint64_t client_seed);
   void record(testing::OpId id, std::size_t key_index, const testing::KvOp& op,
               const HttpResult& answer, std::map<std::string, std::uint64_t>& versions_seen);
+  void trace(testing::OpId id, std::size_t client, std::uint16_t port, const testing::KvOp& op,
+             const HttpResult& answer, std::chrono::system_clock::time_point sent);
 
   WorkloadOptions options_;
   testing::HistoryRecorder& recorder_;
@@ -121,6 +132,9 @@ class KvWorkload {
   mutable std::mutex unexpected_mutex_;
   std::vector<std::string> unexpected_answers_;           // bounded by kMaxUnexpectedKept
   std::map<std::string, std::uint64_t> unknown_reasons_;  // bounded by kMaxUnknownReasons
+  std::map<std::string, std::uint64_t> fail_reasons_;     // bounded by kMaxUnknownReasons
+  std::mutex trace_mutex_;
+  std::FILE* trace_ = nullptr;  // options_.trace_path, open while running
 };
 
 // A linearizable GET of `key`, retried through the nodes in turn until one

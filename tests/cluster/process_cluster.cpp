@@ -48,6 +48,8 @@ constexpr const char* kConfigVariables[] = {"NODE_ID",
                                             "WAL_DIR",
                                             "MAX_WAL_SIZE",
                                             "MAX_CONCURRENT_MIGRATIONS",
+                                            "MAX_NODE_MIGRATIONS",
+                                            "MIGRATION_BANDWIDTH",
                                             "MIGRATION_CHUNK_SIZE",
                                             "MIGRATION_TIMEOUT",
                                             "SHARD_COUNT",
@@ -245,19 +247,21 @@ void ProcessCluster::assign_ports_and_dirs(std::uint64_t attempt) {
   Rng rng = port_rng(options_.seed ^ (attempt * 0x9E3779B97F4A7C15ULL));
   const std::string dir = temp_dir_ + "/attempt-" + std::to_string(attempt);
   std::filesystem::create_directories(dir);
+  attempt_dir_ = dir;
   std::set<std::uint16_t> taken;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const std::uint16_t port = draw_free_port(rng, taken);
     REQUIRE(port != 0);
     taken.insert(port);
     nodes_[i] = Node{"node-" + std::to_string(i + 1), port, dir + "/node-" + std::to_string(i + 1),
-                     dir + "/node-" + std::to_string(i + 1) + ".log", -1};
+                     dir + "/node-" + std::to_string(i + 1) + ".log", -1, std::nullopt};
   }
 }
 
 std::string ProcessCluster::members() const {
   std::string list;
   for (const Node& node : nodes_) {
+    if (node.joins_through) continue;
     if (!list.empty()) list += ",";
     list += node.id + "@127.0.0.1:" + std::to_string(node.port);
   }
@@ -277,6 +281,10 @@ std::vector<std::string> ProcessCluster::node_environment(std::size_t node) cons
   environment.push_back("LOG_LEVEL=" + options_.log_level);
   environment.push_back("SHARD_COUNT=" + options_.shard_count);
   environment.push_back("REQUEST_TIMEOUT=" + options_.request_timeout);
+  if (n.joins_through) {
+    environment.push_back("JOIN=127.0.0.1:" + std::to_string(nodes_.at(*n.joins_through).port));
+    environment.push_back("BIND_HOST=127.0.0.1");
+  }
   for (const auto& [name, value] : options_.extra_env) environment.push_back(name + "=" + value);
   return environment;
 }
@@ -454,6 +462,32 @@ void ProcessCluster::restart(std::size_t node) {
   spawn(node);
   std::printf("[process cluster] restarted %s on port %u\n", nodes_.at(node).id.c_str(),
               static_cast<unsigned>(nodes_.at(node).port));
+  std::fflush(stdout);
+}
+
+std::size_t ProcessCluster::add_joining_node(std::size_t join_through) {
+  REQUIRE_FALSE(attempt_dir_.empty());  // after start(): the founders have their ports
+  REQUIRE(join_through < nodes_.size());
+  REQUIRE_FALSE(nodes_.at(join_through).joins_through.has_value());
+  std::set<std::uint16_t> taken;
+  for (const Node& node : nodes_) taken.insert(node.port);
+  Rng rng = port_rng(options_.seed ^ (nodes_.size() * 0xD1B54A32D192ED03ULL));
+  const std::uint16_t port = draw_free_port(rng, taken);
+  REQUIRE(port != 0);
+  const std::string name = "node-" + std::to_string(nodes_.size() + 1);
+  nodes_.push_back(Node{name, port, attempt_dir_ + "/" + name, attempt_dir_ + "/" + name + ".log",
+                        -1, join_through});
+  unexpected_exits_.emplace_back();
+  return nodes_.size() - 1;
+}
+
+void ProcessCluster::start_node(std::size_t node) {
+  spawn(node);
+  const Node& n = nodes_.at(node);
+  std::printf("[process cluster] started %s on port %u%s\n", n.id.c_str(),
+              static_cast<unsigned>(n.port),
+              n.joins_through ? (" (JOIN through " + nodes_.at(*n.joins_through).id + ")").c_str()
+                              : "");
   std::fflush(stdout);
 }
 

@@ -101,6 +101,18 @@ class ProcessCluster {
   // Starts a node that was killed or terminated, on its port and data.
   void restart(std::size_t node);
 
+  // Adds a node that is not a founder: it gets a free port, a data
+  // directory and a log now, and is started by start_node(). It starts with
+  // JOIN=<`join_through`'s address> and BIND_HOST=127.0.0.1, and is not in
+  // CLUSTER_NODES (the founders' list), as docs/configuration.md's
+  // "Joining a running cluster" says; the member it joins through adds it,
+  // and once it holds a DATA_DIR its restarts ignore JOIN. Answers its index.
+  // Precondition: start() returned. The port was free when drawn; nothing
+  // listens on it until start_node().
+  std::size_t add_joining_node(std::size_t join_through);
+  // Starts a node that is not running (a joiner's first start, or a restart).
+  void start_node(std::size_t node);
+
   // FAILs naming every node that should be running but exited.
   void require_running();
 
@@ -140,6 +152,8 @@ class ProcessCluster {
     std::string data_dir;
     std::string log_path;
     pid_t pid = -1;  // -1 while not running
+    // A joiner: started with JOIN through this node; nullopt for a founder.
+    std::optional<std::size_t> joins_through;
   };
 
   void assign_ports_and_dirs(std::uint64_t attempt);
@@ -150,7 +164,9 @@ class ProcessCluster {
   // nullopt when every running node is ready; otherwise what is missing.
   std::optional<std::string> readiness_gap(std::uint64_t round);
   void stop_everything_quietly();
+  // The founders' CLUSTER_NODES list.
   std::string members() const;
+  std::string attempt_dir_;
 
   ClusterOptions options_;
   std::string temp_dir_;

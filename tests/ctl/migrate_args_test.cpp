@@ -122,7 +122,26 @@ TEST_CASE("ctl migrate: usage errors say what is wrong", "[ctl][migrate]") {
       {{"status", "--watch", "--interval", "10ms"}, "expected 100ms to 1h"},
       {{"status", "--watch", "--interval", "1"}, "--interval=\"1\""},
       {{"status", "--watch", "--json"}, "scripts poll `status --json`"},
-      {{"rebalance", "--watch"}, "--watch applies to status only"},
+      {{"rebalance", "--watch"}, "--watch applies to status and migrations only"},
+      {{"migration", "op-1", "--watch"}, "--watch applies to status and migrations only"},
+      {{"migrations", "--rate", "5"}, "--rate applies to load only"},
+      {{"load", "--shards", "1"}, "--shards applies to migrate only"},
+      {{"load", "--interval", "1s"}, "--interval applies to migrate, rebalance, drain"},
+      {{"load", "--no-wait"}, "--no-wait applies to migrate, rebalance and drain"},
+      {{"load", "extra"}, "1 argument given, 0 expected; usage: nodenomadctl load"},
+      {{"load", "--rate", "0"}, "--rate=\"0\": expected a whole number from 1 to 100000"},
+      {{"load", "--rate", "200/s"}, "--rate=\"200/s\": expected a whole number"},
+      {{"load", "--rate", "100001"}, "from 1 to 100000"},
+      {{"load", "--keys", "0"}, "--keys=\"0\": expected a whole number from 1 to 1000000000"},
+      {{"load", "--connections", "65"},
+       "--connections=\"65\": expected a whole number from 1 to 64"},
+      {{"load", "--duration", "60"}, "--duration=\"60\": not a duration"},
+      {{"load", "--duration", "50ms"}, "expected 100ms to 24h"},
+      {{"load", "--duration", "25h"}, "expected 100ms to 24h"},
+      {{"load", "--value-size", "2MB"}, "--value-size=\"2MB\": expected 1B to 1MB"},
+      {{"load", "--value-size", "0"}, "expected 1B to 1MB"},
+      {{"load", "--key-prefix="}, "--key-prefix=\"\": a key prefix is 1 to 256 bytes"},
+      {{"load", "--rate", "1", "--rate", "2"}, "--rate given twice"},
       {{"rebalance", "--watch=yes"}, "--watch takes no value"},
       {{"rebalance", "--nowait"}, "unknown option \"--nowait\""},
       {{"rebalance", "--ttl", "5"}, "--ttl applies to put only"},
@@ -132,6 +151,42 @@ TEST_CASE("ctl migrate: usage errors say what is wrong", "[ctl][migrate]") {
     INFO(fmt::format("{}", fmt::join(args, " ")));
     CHECK_THAT(parse_error(args), Catch::Contains(expected));
   }
+}
+
+TEST_CASE("ctl migrate: migrations --watch and load are read with their options",
+          "[ctl][migrate][load]") {
+  CHECK(is_migrate({"load"}));
+  CHECK(is_migrate({"--endpoint", "127.0.0.1:3001", "load", "--rate", "5"}));
+  CHECK(is_migrate({"migrations", "--watch"}));
+
+  const MigrateInvocation watch = parse_ok({"migrations", "--watch", "--interval", "500ms"});
+  CHECK(watch.command == MigrateCommand::kWatchList);
+  CHECK(watch.interval_ms == 500);
+  CHECK(parse_ok({"migrations"}).command == MigrateCommand::kList);
+  CHECK(parse_ok({"--json", "migrations", "--watch"}).command == MigrateCommand::kWatchList);
+
+  const MigrateInvocation defaults = parse_ok({"load"});
+  CHECK(defaults.command == MigrateCommand::kLoad);
+  CHECK(defaults.load.rate_per_s == 200);
+  CHECK(defaults.load.duration_ms == 0);  // until Ctrl-C
+  CHECK(defaults.load.keys == 1000);
+  CHECK(defaults.load.connections == 2);
+  CHECK(defaults.load.value_bytes == 100);
+  CHECK(defaults.load.key_prefix == "load-");
+
+  const MigrateInvocation load =
+      parse_ok({"load", "--rate", "50", "--duration=1m30s", "--keys", "7", "--connections", "3",
+                "--value-size", "4KB", "--key-prefix", "demo/", "--endpoint", "127.0.0.1:3002",
+                "--timeout-ms", "2000", "--json"});
+  CHECK(load.load.rate_per_s == 50);
+  CHECK(load.load.duration_ms == 90'000);
+  CHECK(load.load.keys == 7);
+  CHECK(load.load.connections == 3);
+  CHECK(load.load.value_bytes == 4096);
+  CHECK(load.load.key_prefix == "demo/");
+  CHECK(load.globals.endpoint.port == 3002);
+  CHECK(load.globals.timeout_ms == 2000);
+  CHECK(load.globals.json);
 }
 
 TEST_CASE("ctl migrate: each command's request", "[ctl][migrate]") {
@@ -178,7 +233,8 @@ TEST_CASE("ctl migrate: --help lists the migration commands", "[ctl][migrate]") 
   for (const char* text :
        {"migrate --shards 3,7 --from NODE --to NODE", "rebalance [--no-wait]", "drain NODE",
         "migrations", "migration OP", "cancel OP", "bandwidth OP SIZE",
-        "status --watch [--interval 1s]", "Migration commands exit 0 when every operation"}) {
+        "status --watch [--interval 1s]", "migrations --watch [--interval 1s]",
+        "load [--rate 200] [--duration 60s]", "Migration commands exit 0 when every operation"}) {
     CHECK_THAT(help, Catch::Contains(text));
   }
 }

@@ -3,6 +3,8 @@
 // operations the test moves along at each (counted, not slept) sleep.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "ctl_test_support.hpp"
@@ -344,6 +346,116 @@ TEST_CASE("ctl watch: status --watch redraws the tables and the running migratio
                                         "Connection refused; nothing was sent\n\n"));
   CHECK_THAT(plain.out, Catch::Contains("every 2s, 10:00:02 UTC (Ctrl-C stops)\n\ncluster "));
   CHECK_THAT(plain.out, !Catch::Contains("migration"));  // the node does not serve them
+}
+
+// An operation of batch "m<n>" as the coordinator names them: "m<n>-s<shard>".
+MigrationStatus op_on(std::string id, std::uint32_t shard, MigrationStage stage) {
+  MigrationStatus op;
+  op.batch_id = id.substr(0, id.find('-'));
+  op.id = std::move(id);
+  op.shard = ShardId(shard);
+  op.source = NodeId("node-1");
+  op.target = NodeId("node-4");
+  op.stage = stage;
+  if (stage == MigrationStage::kDone) op.progress.percent = 100;
+  return op;
+}
+
+TEST_CASE("ctl watch: migrations --watch waits for a move, then follows it and the later ones",
+          "[ctl][migrate][watch]") {
+  RouterIo r;
+  r.api.add_migration(op_on("m0-s1", 1, MigrationStage::kDone));  // ended before: left out
+  script(r, {[] {},  // still nothing running
+             [&] {
+               // A join's rebalance starts two moves; one is already over by
+               // the next poll (it is followed all the same).
+               r.api.add_migration(op_on("m1-s2", 2, MigrationStage::kTransfer));
+               r.api.add_migration(op_on("m1-s3", 3, MigrationStage::kDone));
+             },
+             [&] { set(r, "m1-s2", MigrationStage::kUpdate, 92); },
+             [&] { set(r, "m1-s2", MigrationStage::kDone, 100); }});
+  CHECK(r.run(parse_ok({"migrations", "--watch", "--interval", "500ms"})) == kExitOk);
+  CHECK(r.err == "no migration running; waiting for one to start (Ctrl-C stops)\n");
+  CHECK(r.out ==
+        "m1-s2  shard 2  node-1 -> node-4  transfer  0%  -  ETA -\n"
+        "m1-s3  shard 3  node-1 -> node-4  done  100%  in 0ms\n"
+        "m1-s2  shard 2  node-1 -> node-4  update  92%  100B/s  ETA 7s\n"
+        "m1-s2  shard 2  node-1 -> node-4  done  100%  in 1.0s  1000B\n"
+        "2 of 2 operations done\n");
+  CHECK(r.sleeps == std::vector<std::uint64_t>(4, 500));
+  CHECK(std::all_of(r.requests.begin(), r.requests.end(),
+                    [](const std::string& q) { return q == "GET /v1/migrations"; }));
+}
+
+TEST_CASE("ctl watch: migrations --watch follows what runs at the start; a failure exits 7",
+          "[ctl][migrate][watch]") {
+  RouterIo r;
+  r.api.add_migration(op_on("m3-s0", 0, MigrationStage::kDone));
+  r.api.add_migration(op_on("m4-s5", 5, MigrationStage::kTransfer));
+  r.api.add_migration(op_on("m4-s6", 6, MigrationStage::kPrepare));
+  script(r, {[&] {
+               set(r, "m4-s5", MigrationStage::kDone, 100);
+               set(r, "m4-s6", MigrationStage::kFailed, 0,
+                   [](auto& op) { op.error = "the transfer stage made no progress for 30000 ms"; });
+             }});
+  CHECK(r.run(parse_ok({"migrations", "--watch"})) == kExitOther);
+  CHECK_THAT(r.out, !Catch::Contains("m3-s0"));  // its batch has ended
+  CHECK_THAT(r.out, Catch::EndsWith("1 of 2 operations done\n"));
+  CHECK(r.err ==
+        "nodenomadctl: not every operation ended done: m4-s6 failed: the transfer stage made no "
+        "progress for 30000 ms\n");
+
+  // --json: no progress, then the followed operations' final statuses.
+  RouterIo json;
+  json.api.add_migration(op_on("m4-s5", 5, MigrationStage::kTransfer));
+  script(json, {[&] { set(json, "m4-s5", MigrationStage::kDone, 100); }});
+  CHECK(json.run(parse_ok({"migrations", "--watch", "--json"})) == kExitOk);
+  const boost::json::value doc = boost::json::parse(json.out);
+  CHECK_FALSE(doc.as_object().contains("id"));
+  REQUIRE(doc.at("migrations").as_array().size() == 1);
+  CHECK(doc.at("migrations").at(0).at("stage") == "done");
+}
+
+TEST_CASE("ctl watch: migrations --watch shows a running batch whole, its ended moves too",
+          "[ctl][migrate][watch]") {
+  RouterIo r;
+  r.api.add_migration(op_on("m4-s1", 1, MigrationStage::kDone));  // a batch that has ended
+  r.api.add_migration(op_on("m5-s2", 2, MigrationStage::kDone));  // ended before the watch
+  r.api.add_migration(op_on("m5-s3", 3, MigrationStage::kTransfer));
+  script(r, {[&] { set(r, "m5-s3", MigrationStage::kDone, 100); }});
+  CHECK(r.run(parse_ok({"migrations", "--watch"})) == kExitOk);
+  CHECK(r.out ==
+        "m5-s2  shard 2  node-1 -> node-4  done  100%  in 0ms\n"
+        "m5-s3  shard 3  node-1 -> node-4  transfer  0%  -  ETA -\n"
+        "m5-s3  shard 3  node-1 -> node-4  done  100%  in 1.0s  1000B\n"
+        "2 of 2 operations done\n");
+}
+
+TEST_CASE("ctl watch: migrations --watch retries a poll that failed, and gives up on a 404",
+          "[ctl][migrate][watch]") {
+  RouterIo r;
+  r.api.add_migration(op_on("m4-s5", 5, MigrationStage::kTransfer));
+  int polls = 0;
+  r.intercept = [&](const HttpRequestSpec&) -> std::optional<HttpResult> {
+    ++polls;
+    if (polls == 2 || polls == 3) return failure(TransportFailure::kNoReply, "reset");
+    return std::nullopt;
+  };
+  script(r, {[] {}, [] {}, [&] { set(r, "m4-s5", MigrationStage::kDone, 100); }});
+  CHECK(r.run(parse_ok({"migrations", "--watch"})) == kExitOk);
+  CHECK(count(r.err, "reset") == 1);  // said once per run of failures
+  CHECK_THAT(r.out, Catch::EndsWith("1 of 1 operation done\n"));
+
+  RouterIo old;
+  old.api.set_migration_status(Status::not_supported("no migrations here"));
+  CHECK(old.run(parse_ok({"migrations", "--watch"})) == kExitOther);
+  CHECK_THAT(old.err, Catch::Contains("stopped watching"));
+
+  // A bounded wait (tests): nothing ever runs.
+  RouterIo idle;
+  CHECK(idle.run(parse_ok({"migrations", "--watch"}), 3) == kExitOk);
+  CHECK(idle.sleeps.size() == 2);
+  CHECK(idle.out.empty());
 }
 
 }  // namespace

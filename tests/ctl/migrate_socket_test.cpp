@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -20,6 +22,7 @@
 
 #include "http/fake_client_api.hpp"
 #include "http_client.hpp"
+#include "load_cli.hpp"
 #include "migrate_cli.hpp"
 #include "nodenomad/logging.hpp"
 #include "nodenomad/net/http_api.hpp"
@@ -32,9 +35,9 @@ namespace asio = boost::asio;
 // An HttpApi on 127.0.0.1:<any>, served by one thread.
 class Server {
  public:
-  Server() {
+  explicit Server(net::HttpOptions options = {}) {
     set_log_level(LogLevel::kError);
-    http_ = std::make_unique<net::HttpApi>(io_, api_, net::HttpOptions{});
+    http_ = std::make_unique<net::HttpApi>(io_, api_, options);
     REQUIRE(http_->listen("127.0.0.1:0").is_ok());
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -47,6 +50,7 @@ class Server {
   }
   net::testing::FakeClientApi& api() { return api_; }
   std::uint16_t port() const { return http_->local_port(); }
+  std::size_t open_connections() const { return http_->open_connections(); }
 
  private:
   net::testing::FakeClientApi api_;
@@ -146,6 +150,70 @@ TEST_CASE("ctl socket: nothing listening is exit 6, nothing sent", "[ctl][migrat
   CHECK_THAT(s.err, Catch::Contains("nothing was sent"));
   CHECK(s.sleeps.empty());
   ::close(fd);
+}
+
+TEST_CASE("ctl socket: an HttpSession keeps one connection, and opens another once the node "
+          "closed it", "[ctl][load][socket]") {
+  net::HttpOptions options;
+  options.idle_timeout_ms = 100;  // the node closes an idle connection soon
+  Server server(options);
+  const HostPort endpoint{"127.0.0.1", server.port()};
+  HttpSession session(endpoint, 10'000);
+  const HttpResult put = session.request({"PUT", "/v1/kv/k", "v1", "application/octet-stream"});
+  REQUIRE(put.reply.has_value());
+  CHECK(put.reply->status == 200);
+  const HttpResult get = session.request({"GET", "/v1/kv/k", "", ""});
+  REQUIRE(get.reply.has_value());
+  CHECK(get.reply->body == "v1");
+  CHECK(server.open_connections() == 1);  // both on the same connection
+
+  // The node closes the idle connection; the next request must not be
+  // mistaken for one without an answer: the session sees the close first.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  INFO("waited 10 s for the node to close the idle connection (idle_timeout_ms 100)");
+  REQUIRE(server.open_connections() == 0);
+  const HttpResult again = session.request({"PUT", "/v1/kv/k", "v2", "application/octet-stream"});
+  INFO(again.detail);
+  REQUIRE(again.reply.has_value());
+  CHECK(again.reply->status == 200);
+}
+
+TEST_CASE("ctl socket: load's loop over a real connection counts every answer",
+          "[ctl][load][socket]") {
+  Server server;
+  HttpSession session({"127.0.0.1", server.port()}, 10'000);
+  LoadOptions options;
+  options.rate_per_s = 1000;
+  options.connections = 1;
+  options.duration_ms = 20;  // 20 writes on the fake clock below
+  options.keys = 5;
+  std::uint64_t now_us = 0;
+  LoadIo io;
+  io.exchange = [&](const HttpRequestSpec& spec) {
+    now_us += 100;  // each answer "takes" 100 us of the fake clock
+    return session.request(spec);
+  };
+  io.now_us = [&] { return now_us; };
+  io.sleep_until_us = [&](std::uint64_t until) { now_us = std::max(now_us, until); };
+  const LoadTally tally = run_load_worker(options, 0, 0, io);
+  CHECK(tally.sent == 20);
+  CHECK(tally.ok == 20);
+  CHECK(tally.reasons.empty());
+  CHECK(server.open_connections() == 1);
+  const HttpResult last = session.request({"GET", "/v1/kv/load-4", "", ""});
+  REQUIRE(last.reply.has_value());
+  CHECK(last.reply->body.starts_with("nodenomadctl-load-19"));  // the last write of key 4
+
+  server.api().set_kv_status(Status::unavailable("no leader"));
+  options.duration_ms = 3;
+  now_us = 0;
+  const LoadTally refused = run_load_worker(options, 0, 0, io);
+  CHECK(refused.sent == 3);
+  CHECK(refused.not_applied == 3);
+  CHECK(refused.reasons == std::map<std::string, std::uint64_t>{{"503", 3}});
 }
 
 }  // namespace
