@@ -4,7 +4,8 @@
 // does with a hostile length read from the wire.
 //
 //   codec_bench [--seconds S] [--repetitions N] [--hostile-bytes N]
-//               [--compress-keys N] [--quick]
+//               [--compress-keys N] [--only hostile|throughput|compression]
+//               [--quick]
 //
 // Throughput: for each message shape (a heartbeat; an append of 64 entries
 // of 100 B; an append of one 64 KiB entry; a 1 MiB snapshot chunk), each
@@ -28,7 +29,13 @@
 // encoded and decoded with compression off and at zstd levels -5, -1, 1
 // and 3. Figures: raw and wire bytes, the ratio, and MB of chunk data per
 // second encoded and decoded. The Boost comparison above runs with
-// compression off, so that it compares the codecs.
+// compression off, so that it compares the codecs. Then the adaptive path
+// (`codec_compress_adaptive`, `codec_compress_adaptive_summary`): level 1
+// through the per-peer history that stops trying zstd on a transfer that
+// does not compress, per chunk once the history has settled, against plain
+// level 1.
+//
+// --only runs one of the three parts (default: all).
 //
 // The Boost codec is written as NodeNomad would have shipped it: non-intrusive
 // serialize() functions, one archive per envelope (envelopes are decoded
@@ -82,10 +89,12 @@ struct Options {
   std::uint64_t repetitions = 0;
   std::uint64_t hostile_bytes = 0;
   std::uint64_t compress_keys = 0;  // keys of 1 KiB in each snapshot stream
+  std::string only;                 // empty: every part
 };
 
 Options parse_options(int argc, char** argv) {
-  const Flags flags(argc, argv, {"seconds", "repetitions", "hostile-bytes", "compress-keys"});
+  const Flags flags(argc, argv,
+                    {"seconds", "repetitions", "hostile-bytes", "compress-keys", "only"});
   Options o;
   o.seconds = flags.real("seconds", 0.5, 0.003);
   o.repetitions = flags.number("repetitions", 3, 1);
@@ -95,6 +104,11 @@ Options parse_options(int argc, char** argv) {
     Flags::usage_error("--repetitions and --seconds must be positive");
   }
   if (o.compress_keys == 0) Flags::usage_error("--compress-keys must be positive");
+  o.only = flags.text("only", "");
+  if (!o.only.empty() && o.only != "hostile" && o.only != "throughput" &&
+      o.only != "compression") {
+    Flags::usage_error("--only takes hostile, throughput or compression");
+  }
   if (o.hostile_bytes < 1024 || o.hostile_bytes > kMaxHostileBytes) {
     Flags::usage_error("--hostile-bytes must be between 1024 and 4 GiB");
   }
@@ -495,9 +509,10 @@ int run(int argc, char** argv) {
       .add("seconds_per_loop", o.seconds)
       .print();
   // First, while the process is small: the children inherit its mappings.
-  run_hostile(o);
-  run_throughput(o);
-  run_compression(o.seconds, o.repetitions, o.compress_keys);
+  const auto wanted = [&](std::string_view part) { return o.only.empty() || o.only == part; };
+  if (wanted("hostile")) run_hostile(o);
+  if (wanted("throughput")) run_throughput(o);
+  if (wanted("compression")) run_compression(o.seconds, o.repetitions, o.compress_keys);
   return 0;
 }
 

@@ -3,7 +3,8 @@
 // a StorageEngine (snapshot_stream_data.hpp), one envelope per 1 MiB chunk,
 // encoded and decoded whole with compression off and at zstd levels -5, -1,
 // 1 and 3. Sizes are the same in every repetition; speeds are MB of chunk
-// data per second of this thread's CPU (and of wall time).
+// data per second of this thread's CPU (and of wall time). Each repetition
+// then measures the adaptive path (codec_bench_adaptive.hpp).
 #pragma once
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "bench_common.hpp"
+#include "codec_bench_adaptive.hpp"
 #include "codec_bench_timing.hpp"
 #include "nodenomad/rng.hpp"
 #include "nodenomad/transport.hpp"
@@ -147,16 +149,20 @@ inline void run_compression(double seconds, std::uint64_t repetitions, std::uint
   for (const bench::ValueKind kind : bench::kValueKinds) {
     const std::vector<Envelope> chunks = chunk_envelopes(kind, keys);
     std::vector<std::vector<CompressFigures>> runs(settings.size());
+    std::vector<AdaptiveFigures> adaptive_runs;
     for (std::uint64_t rep = 1; rep <= repetitions; ++rep) {
       for (std::size_t s = 0; s < settings.size(); ++s) {
         runs[s].push_back(measure_stream(chunks, settings[s].options, seconds));
         print_compress("codec_compress", kind, settings[s], chunks.size(), runs[s].back());
       }
+      adaptive_runs.push_back(measure_adaptive(chunks, seconds));
+      print_adaptive("codec_compress_adaptive", kind, adaptive_runs.back());
     }
     for (std::size_t s = 0; s < settings.size(); ++s) {
       print_compress("codec_compress_summary", kind, settings[s], chunks.size(),
                      median_run(runs[s]));
     }
+    print_adaptive("codec_compress_adaptive_summary", kind, median_adaptive(adaptive_runs));
   }
 }
 

@@ -185,6 +185,7 @@ int main(int argc, char** argv) {
   transport_options.self = config.node_id;
   transport_options.cluster_id = config.cluster_id;
   transport_options.listen_address = fmt::format("{}:{}", config.bind_host, config.node_port);
+  transport_options.compress_snapshot_chunks = config.snapshot_compression;
   net::AsioTransport transport(io, transport_options);
   std::unique_ptr<net::HttpApi> http;
   transport.set_foreign_connection_handler(

@@ -57,6 +57,9 @@ AsioTransportStats Counters::snapshot() const {
   s.oversized_frames = get(oversized_frames);
   s.foreign_connections = get(foreign_connections);
   s.inbound_refused_at_capacity = get(inbound_refused_at_capacity);
+  s.chunks_compressed = get(chunks_compressed);
+  s.chunks_incompressible = get(chunks_incompressible);
+  s.chunks_not_tried = get(chunks_not_tried);
   return s;
 }
 
@@ -298,6 +301,7 @@ TransportCore::TransportCore(boost::asio::io_context& io, AsioTransportOptions o
     : io_(io),
       strand_(boost::asio::make_strand(io)),
       options_(std::move(options)),
+      encode_options_{.compress_snapshot_chunks = options_.compress_snapshot_chunks},
       acceptor_(io),
       accept_retry_timer_(io),
       backoff_rng_(options_.backoff_seed) {}
@@ -459,22 +463,18 @@ void TransportCore::send(Envelope envelope) {
     bump(counters_.envelopes_dropped_not_running);
     return;
   }
+  const std::shared_ptr<PeerLink> link = find_link(envelope.to);
+  if (!link) {
+    bump(counters_.envelopes_dropped_unknown_peer);
+    return;
+  }
   // Encoding here spreads the work over the callers' threads, and makes the
   // queue bound count the bytes that will really be written.
   std::string record;
-  encode_envelope_to(envelope, record);
+  count_chunk(
+      encode_envelope_with_history(envelope, record, encode_options_, link->chunk_history()));
   if (record_bytes(record.size()) > options_.max_frame_bytes) {
     bump(counters_.envelopes_dropped_too_large);
-    return;
-  }
-  std::shared_ptr<PeerLink> link;
-  {
-    std::lock_guard lock(peers_mu_);
-    const auto it = peers_.find(envelope.to);
-    if (it != peers_.end()) link = it->second;
-  }
-  if (!link) {
-    bump(counters_.envelopes_dropped_unknown_peer);
     return;
   }
   switch (link->outbox().push(std::move(record), options_.max_queue_envelopes_per_peer,
@@ -485,6 +485,21 @@ void TransportCore::send(Envelope envelope) {
       return;
     case Outbox::Push::kFull: bump(counters_.envelopes_dropped_queue_full); return;
     case Outbox::Push::kClosed: bump(counters_.envelopes_dropped_unknown_peer); return;
+  }
+}
+
+std::shared_ptr<PeerLink> TransportCore::find_link(const NodeId& peer) {
+  std::lock_guard lock(peers_mu_);
+  const auto it = peers_.find(peer);
+  return it == peers_.end() ? nullptr : it->second;
+}
+
+void TransportCore::count_chunk(ChunkEncoding encoding) {
+  switch (encoding) {
+    case ChunkEncoding::kNotTried: return;
+    case ChunkEncoding::kCompressed: bump(counters_.chunks_compressed); return;
+    case ChunkEncoding::kIncompressible: bump(counters_.chunks_incompressible); return;
+    case ChunkEncoding::kSkipped: bump(counters_.chunks_not_tried); return;
   }
 }
 

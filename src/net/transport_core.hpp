@@ -43,6 +43,7 @@
 #include "net/transport_support.hpp"
 #include "nodenomad/net/asio_transport.hpp"
 #include "nodenomad/rng.hpp"
+#include "transport/chunk_compression_history.hpp"
 
 namespace nodenomad::net::detail {
 
@@ -70,6 +71,7 @@ struct Counters {
   Counter connects{0}, connect_failures{0}, disconnects{0}, inbound_connections{0};
   Counter handshake_rejections{0}, handshake_timeouts{0}, bad_frames{0}, oversized_frames{0};
   Counter foreign_connections{0}, inbound_refused_at_capacity{0};
+  Counter chunks_compressed{0}, chunks_incompressible{0}, chunks_not_tried{0};
 
   AsioTransportStats snapshot() const;
 };
@@ -111,6 +113,8 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   PeerLink(std::shared_ptr<TransportCore> core, NodeId peer, std::string address);
 
   Outbox& outbox() { return outbox_; }
+  // Any thread: what this peer's snapshot transfers did when compressed.
+  ChunkCompressionHistory& chunk_history() { return chunk_history_; }
   // Any thread; answers whether the address changed.
   bool set_address(std::string address);
 
@@ -148,6 +152,7 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   std::shared_ptr<TransportCore> core_;
   const NodeId peer_;
   Outbox outbox_;
+  ChunkCompressionHistory chunk_history_;  // locks itself
   mutable std::mutex address_mu_;
   std::string address_;  // guarded by address_mu_
 
@@ -282,6 +287,8 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
     return ran;
   }
 
+  std::shared_ptr<PeerLink> find_link(const NodeId& peer);
+  void count_chunk(ChunkEncoding encoding);
   Status validate_options() const;
   Status open_acceptor();
   void accept_next();
@@ -291,6 +298,7 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   boost::asio::io_context& io_;
   Strand strand_;
   const AsioTransportOptions options_;
+  const EnvelopeEncodeOptions encode_options_;
   Counters counters_;
   CallbackGate gate_;
   std::atomic<Phase> phase_{Phase::kNew};

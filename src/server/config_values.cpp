@@ -353,6 +353,15 @@ Result<std::vector<ClusterMember>> parse_cluster_nodes(std::string_view text) {
   return members;
 }
 
+Result<bool> parse_on_off(std::string_view text) {
+  const std::string word = lower(trim(text));
+  if (word == "on") return true;
+  if (word == "off") return false;
+  return Status::invalid_argument("not on or off; expected on or off");
+}
+
+std::string_view format_on_off(bool on) { return on ? "on" : "off"; }
+
 std::string quote_for_message(std::string_view value) {
   std::string out = "\"";
   const std::string_view shown = value.substr(0, kMaxQuotedBytes);

@@ -60,6 +60,13 @@ Result<std::string> parse_host(std::string_view text);
 // are ignored. Duplicate ids and duplicate addresses are errors.
 Result<std::vector<ClusterMember>> parse_cluster_nodes(std::string_view text);
 
+// A switch: "on" or "off", in any case, spaces around allowed (true for on).
+// Nothing else, so that "0", "no" or a typo cannot be read either way.
+Result<bool> parse_on_off(std::string_view text);
+
+// "on" or "off", as parse_on_off reads it back.
+std::string_view format_on_off(bool on);
+
 // A value quoted for an error message: in double quotes, with quotes,
 // backslashes and bytes outside printable ASCII escaped, and cut after 80
 // bytes so a pasted blob cannot flood the terminal.

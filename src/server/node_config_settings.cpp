@@ -92,7 +92,7 @@ std::string show_members(const std::vector<ClusterMember>& members) {
   return out;
 }
 
-const std::array<SettingSpec, 21> kSettings = {{
+const std::array<SettingSpec, 22> kSettings = {{
     {"NODE_ID", "ID", "node-1", "this node's id, unique in the cluster",
      [](std::string_view t, NodeConfig& c) {
        NN_ASSIGN_OR_RETURN(c.node_id, parse_node_id(t));
@@ -163,6 +163,13 @@ const std::array<SettingSpec, 21> kSettings = {{
        return assign_duration(t, 1'000, 86'400'000, c.migration_timeout_ms);
      },
      [](const NodeConfig& c) { return format_duration_ms(c.migration_timeout_ms); }},
+    {"SNAPSHOT_COMPRESSION", "on|off", "on",
+     "zstd on the snapshot chunks this node sends (off while older nodes remain)",
+     [](std::string_view t, NodeConfig& c) {
+       NN_ASSIGN_OR_RETURN(c.snapshot_compression, parse_on_off(t));
+       return Status::ok();
+     },
+     [](const NodeConfig& c) { return std::string(format_on_off(c.snapshot_compression)); }},
     {"SHARD_COUNT", "N", "64", "shards of a new cluster (fixed once it is created)",
      [](std::string_view t, NodeConfig& c) { return assign_uint(t, 1, 4096, c.shard_count); },
      [](const NodeConfig& c) { return std::to_string(c.shard_count); }},

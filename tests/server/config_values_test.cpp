@@ -118,6 +118,17 @@ TEST_CASE("bounded whole numbers", "[server][config]") {
   }
 }
 
+TEST_CASE("on/off switches", "[server][config]") {
+  for (const char* on : {"on", "ON", "On", " on "}) CHECK(*parse_on_off(on));
+  for (const char* off : {"off", "OFF", "Off", "\toff"}) CHECK_FALSE(*parse_on_off(off));
+  for (const char* bad : {"", "1", "0", "true", "false", "yes", "no", "onn", "o n", "of"}) {
+    INFO("\"" << bad << "\"");
+    CHECK(error_of(parse_on_off(bad)) == "not on or off; expected on or off");
+  }
+  CHECK(*parse_on_off(format_on_off(true)));
+  CHECK_FALSE(*parse_on_off(format_on_off(false)));
+}
+
 TEST_CASE("node ids", "[server][config]") {
   CHECK(parse_node_id("node-1")->str() == "node-1");
   CHECK(parse_node_id("db_2.eu")->str() == "db_2.eu");

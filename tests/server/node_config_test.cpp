@@ -64,6 +64,7 @@ const Env kCustom = {
     {"MAX_CONCURRENT_MIGRATIONS", "5"},
     {"MIGRATION_CHUNK_SIZE", "64KiB"},
     {"MIGRATION_TIMEOUT", "2m"},
+    {"SNAPSHOT_COMPRESSION", "off"},
     {"SHARD_COUNT", "128"},
     {"REPLICATION_FACTOR", "5"},
     {"LOG_LEVEL", "debug"},
@@ -88,6 +89,7 @@ void check_custom(const NodeConfig& c) {
   CHECK(c.max_concurrent_migrations == 5);
   CHECK(c.migration_chunk_bytes == 64u << 10);
   CHECK(c.migration_timeout_ms == 120'000);
+  CHECK_FALSE(c.snapshot_compression);
   CHECK(c.shard_count == 128);
   CHECK(c.replication_factor == 5);
   CHECK(c.log_level == LogLevel::kDebug);
@@ -225,6 +227,7 @@ TEST_CASE("every setting refuses a bad value with its own message", "[server][co
        "not an address (no port); expected host:port (e.g. 127.0.0.1:3000, "
        "node-1:3000 or [::1]:3000)"},
       {"LOG_LEVEL", "not a log level; expected debug, info, warn or error"},
+      {"SNAPSHOT_COMPRESSION", "not on or off; expected on or off"},
   };
   const std::vector<std::string> sizes = {"MAX_WAL_SIZE", "MIGRATION_CHUNK_SIZE", "MAX_VALUE_SIZE"};
   const std::vector<std::string> durations = {"MIGRATION_TIMEOUT", "REQUEST_TIMEOUT",
@@ -249,6 +252,24 @@ TEST_CASE("every setting refuses a bad value with its own message", "[server][co
       CHECK(reason.substr(0, 18) == "not a whole number");
     }
   }
+}
+
+TEST_CASE("SNAPSHOT_COMPRESSION: on by default, on or off in any case, nothing else",
+          "[server][config]") {
+  CHECK(load_ok({}).snapshot_compression);
+  CHECK_FALSE(load_ok({}, {{"SNAPSHOT_COMPRESSION", "off"}}).snapshot_compression);
+  CHECK_FALSE(load_ok({"--snapshot-compression", "OFF"}).snapshot_compression);
+  CHECK(load_ok({"--snapshot-compression=On"}, {{"SNAPSHOT_COMPRESSION", "off"}})
+            .snapshot_compression);
+  CHECK(load_error({}, {{"SNAPSHOT_COMPRESSION", "false"}}) ==
+        "SNAPSHOT_COMPRESSION=\"false\" (environment; flag --snapshot-compression): not on or "
+        "off; expected on or off");
+  CHECK(load_error({"--snapshot-compression", "0"}) ==
+        "--snapshot-compression=\"0\" (variable SNAPSHOT_COMPRESSION): not on or off; "
+        "expected on or off");
+  std::string text;
+  for (const std::string& line : describe_node_config(load_ok({}))) text += line + "\n";
+  CHECK(text.find("SNAPSHOT_COMPRESSION=on\n") != std::string::npos);
 }
 
 TEST_CASE("ranges are checked with the accepted range in the message", "[server][config]") {

@@ -88,6 +88,11 @@ struct NodeConfig {
   std::uint64_t migration_chunk_bytes = 1ull << 20;
   // MIGRATION_TIMEOUT: a stage making no progress for this long fails. 30s.
   std::uint64_t migration_timeout_ms = 30'000;
+  // SNAPSHOT_COMPRESSION: zstd on the snapshot chunks this node sends
+  // (AsioTransportOptions::compress_snapshot_chunks). Off while the cluster
+  // still has nodes built before envelope format 2, which refuse compressed
+  // chunks. on.
+  bool snapshot_compression = true;
 
   // SHARD_COUNT: fixed when the cluster is created; ignored on restart and
   // join (the cluster's own value wins). 64.
