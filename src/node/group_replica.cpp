@@ -325,15 +325,36 @@ void GroupReplica::give_up_stale() {
 }
 
 void GroupReplica::maybe_compact() {
-  if (!parts_.persist_state) return;
+  if (!parts_.persist_state || compaction_in_flight_) return;
   const LogIndex applied = parts_.state_machine->last_applied_index();
   if (applied - last_compaction_ < limits_.compact_every_entries) return;
-  const Status saved = parts_.persist_state();
-  if (!saved.is_ok()) {
-    fail(saved.with_context("snapshotting the state machine"));
+  if (!parts_.persist_state_off_loop) {
+    const Status saved = parts_.persist_state();
+    if (!saved.is_ok()) {
+      fail(saved.with_context("snapshotting the state machine"));
+      return;
+    }
+    compact_log(applied);
     return;
   }
-  last_compaction_ = applied;
+  // Writing a large state takes seconds: off the loop, while applies go on.
+  // The file holds at least `applied` (its capture is taken later).
+  compaction_in_flight_ = true;
+  std::weak_ptr<const bool> alive = alive_;
+  host_.run_off_loop(parts_.persist_state, [this, alive, applied](Status saved) {
+    if (alive.expired()) return;  // dropped meanwhile
+    compaction_in_flight_ = false;
+    if (failed()) return;
+    if (!saved.is_ok()) {
+      fail(saved.with_context("snapshotting the state machine"));
+      return;
+    }
+    compact_log(applied);
+  });
+}
+
+void GroupReplica::compact_log(LogIndex applied) {
+  last_compaction_ = std::max(last_compaction_, applied);
   if (applied.value() <= limits_.compact_keep_entries) return;
   LogIndex upto = applied - limits_.compact_keep_entries;
   // A peer receiving a snapshot (a migration's learner) continues from the

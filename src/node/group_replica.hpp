@@ -45,6 +45,12 @@ class ReplicaHost {
   virtual void on_soft_state(GroupId group, const SoftState& soft) = 0;
   // Entries were applied (the metadata group's routing may have changed).
   virtual void on_applied(GroupId group) = 0;
+  // Runs `work` off the event loop (a whole-state snapshot file), then
+  // `done` with its status back on the loop. `done` is not called once the
+  // node stops. The default runs both at once, here.
+  virtual void run_off_loop(std::function<Status()> work, std::function<void(Status)> done) {
+    done(work());
+  }
 };
 
 struct ReplicaParts {
@@ -54,6 +60,11 @@ struct ReplicaParts {
   // Makes the state machine's state through last_applied_index() durable on
   // its own, so the log before it may be compacted; empty: never compact.
   std::function<Status()> persist_state;
+  // persist_state may run on another thread, concurrently with applies
+  // (ReplicaHost::run_off_loop): true for a StorageEngine, whose snapshot()
+  // captures its state under its own lock and writes the file from the
+  // capture. The log is compacted once the file is written.
+  bool persist_state_off_loop = false;
   // For a state machine whose restore does not make itself durable (the
   // metadata one; a StorageEngine's restore writes its own snapshot file):
   // makes a state just restored from the leader's snapshot durable. Called
@@ -108,6 +119,8 @@ class GroupReplica {
   bool apply_held() const { return apply_hold_.has_value(); }
   // A Ready is waiting for the disk thread (the log store is in use).
   bool sync_in_flight() const { return in_flight_.has_value(); }
+  // A snapshot file of the state machine is being written off the loop.
+  bool compaction_in_flight() const { return compaction_in_flight_; }
   // allow_lease: the leader may answer from its lease (when configured).
   void read(bool allow_lease, ReadDone done);
   void on_synced(Result<LogIndex> durable);
@@ -149,6 +162,8 @@ class GroupReplica {
   void give_up_stale();
   void forget_skipped_proposals();
   void maybe_compact();
+  // The state machine is durable through `applied`: drop the log before it.
+  void compact_log(LogIndex applied);
   void fail(const Status& why);
 
   GroupId group_;
@@ -171,6 +186,10 @@ class GroupReplica {
   // is one of them must not wait for it.
   LogIndex applied_;
   std::vector<Entry> held_;  // committed after the hold, in order
+  bool compaction_in_flight_ = false;
+  // Expires with the replica: an off-loop compaction finishing after the
+  // replica was dropped finds nothing to compact.
+  std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
 };
 
 }  // namespace nodenomad::node

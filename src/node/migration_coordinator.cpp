@@ -50,8 +50,23 @@ void MigrationCoordinator::tick() {
     live_.clear();  // a later term starts from the records
     return;
   }
+  if (node_.now_ms() - last_step_ms_ < kStepIntervalMs) return;
+  run_steps();
+}
+
+void MigrationCoordinator::wake() {
+  if (wake_posted_) return;
+  wake_posted_ = true;
+  // The coordinator lives as long as the node, and post() runs nothing
+  // once the node is gone.
+  node_.post([this](Node::Impl&) {
+    wake_posted_ = false;
+    if (node_.leads_metadata()) run_steps();
+  });
+}
+
+void MigrationCoordinator::run_steps() {
   const std::uint64_t now = node_.now_ms();
-  if (now - last_step_ms_ < kStepIntervalMs) return;
   last_step_ms_ = now;
   const std::shared_ptr<const ClusterMetadata> view = node_.view();
   if (!view->initialized() || !view->bootstrap_logged()) return;
@@ -121,6 +136,8 @@ bool MigrationCoordinator::stalled(const Live& live, const MigrationRecord& r) c
 void MigrationCoordinator::step(const MigrationRecord& r, std::uint64_t version, Live& live) {
   if (r.rolling_back) return step_rollback(r, version, live);
   const bool before_update = r.stage < MigrationStage::kUpdate;
+  // The stage timeout counts from the resume, not from before the pause.
+  if (r.paused) live.progress_ms = node_.now_ms();
   if (before_update && r.cancel_requested) return roll_back(r, version, "cancelled by request");
   if (before_update && stalled(live, r)) {
     return roll_back(r, version,
@@ -129,6 +146,9 @@ void MigrationCoordinator::step(const MigrationRecord& r, std::uint64_t version,
                                  node_.options().migration_timeout_ms,
                                  live.note.empty() ? "" : " (" + live.note + ")"));
   }
+  // Paused: held where it is before Update (a Transfer keeps reporting, its
+  // stream throttled to nothing); from Update on it only finishes.
+  if (before_update && r.paused && r.stage != MigrationStage::kTransfer) return;
   switch (r.stage) {
     case MigrationStage::kPrepare: return step_prepare(r, version, live);
     case MigrationStage::kTransfer: return step_transfer(r, version, live);
@@ -226,7 +246,7 @@ void MigrationCoordinator::step_transfer(const MigrationRecord& r, std::uint64_t
     const bool caught_up = !rep->target_snapshotting && rep->target_match > LogIndex(0) &&
                            rep->commit.value() - std::min(rep->commit, rep->target_match).value() <=
                                kCatchUpEntries;
-    if (!caught_up) return;
+    if (!caught_up || r.paused) return;
     MigrationRecord next = r;
     next.bytes_done = std::max(r.bytes_total, bytes);
     advance(std::move(next), version, MigrationStage::kVerify);
@@ -364,6 +384,7 @@ void MigrationCoordinator::write(MigrationRecord r, std::uint64_t version, const
   const std::string id = r.id;
   node_.propose_metadata(put, [this, id, why](Result<MetadataResult> result) {
     if (auto it = live_.find(id); it != live_.end()) it->second.busy = false;
+    if (result.is_ok() && result->ok()) wake();
     if (!result.is_ok() || !result->ok()) {
       nodenomad::log(LogLevel::kDebug, "migration",
                      fmt::format("{}: recording '{}' did not go through: {}", id, why,
@@ -428,6 +449,7 @@ void MigrationCoordinator::update_placement(const MigrationRecord& r, const Shar
     it->second.busy = false;
     if (result.is_ok() && result->ok()) {
       it->second.progress_ms = node_.now_ms();
+      wake();
     } else {
       it->second.note = result.is_ok() ? std::string(result->status.message())
                                        : std::string(result.status().message());

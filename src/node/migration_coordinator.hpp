@@ -36,7 +36,10 @@ class MigrationCoordinator {
  public:
   explicit MigrationCoordinator(Node::Impl& node) : node_(node) {}
 
-  // Called every tick; acts while this node leads the metadata group.
+  // Called every tick; acts while this node leads the metadata group:
+  // every kStepIntervalMs, and at once after an operation's record or its
+  // shard's placement changed (wake()), so a stage does not wait for the
+  // next interval to begin.
   void tick();
   // A client's migration call (this node leads the metadata group). Answers
   // an encoded MigrationBatch (create, rebalance, drain), statuses (list),
@@ -64,6 +67,9 @@ class MigrationCoordinator {
   };
   using Done = std::function<void(Result<std::string>)>;
 
+  void run_steps();
+  // Steps again as soon as the loop is free.
+  void wake();
   void step(const MigrationRecord& r, std::uint64_t version, Live& live);
   void step_prepare(const MigrationRecord& r, std::uint64_t version, Live& live);
   void step_transfer(const MigrationRecord& r, std::uint64_t version, Live& live);
@@ -102,6 +108,7 @@ class MigrationCoordinator {
   std::uint64_t last_upkeep_ms_ = 0;
   std::uint64_t last_sweep_ms_ = 0;
   bool upkeep_busy_ = false;
+  bool wake_posted_ = false;
   std::uint64_t last_seq_ = 0;
 };
 

@@ -117,6 +117,7 @@ Status Node::Impl::open() {
   loop_ = options_.loop != nullptr ? options_.loop : own_loop_.get();
   syncer_ = std::make_unique<node::DiskSyncer>(options_.background_loop);
   worker_.run_inline_on(options_.background_loop);
+  disk_worker_.run_inline_on(options_.background_loop);
   if (Status made = fs_->create_dirs(options_.data_dir); !made.is_ok()) {
     return made.with_context(
         fmt::format("the data directory {} cannot be created or used", options_.data_dir));
@@ -180,6 +181,7 @@ Status Node::Impl::open_existing() {
   NN_RETURN_IF_ERROR(open_metadata_group(false));
   const std::string& wal_base = options_.wal_dir.empty() ? options_.data_dir : options_.wal_dir;
   NN_RETURN_IF_ERROR(fs_->create_dirs(wal_base + "/raft"));
+  NN_RETURN_IF_ERROR(remove_trash());
   NN_ASSIGN_OR_RETURN(const std::vector<std::string> names, fs_->list(wal_base + "/raft"));
   for (const std::string& name : names) {
     if (name.rfind("g-", 0) != 0) continue;
@@ -254,6 +256,7 @@ Status Node::Impl::open_shard_group(ShardId shard, const std::vector<NodeId>* bo
   parts.log_store = std::move(store);
   parts.state_machine = storage;
   parts.persist_state = [storage] { return storage->snapshot(); };
+  parts.persist_state_off_loop = true;
   node::ReplicaLimits limits;
   limits.compact_every_entries = options_.compact_every_entries;
   limits.compact_keep_entries = std::max<std::uint64_t>(options_.compact_every_entries / 10, 1);
@@ -316,6 +319,7 @@ void Node::Impl::stop() {
   // acknowledged to anyone).
   if (syncer_) syncer_->stop();
   worker_.stop();
+  disk_worker_.stop();
   if (own_loop_) own_loop_->stop();
   // Requests still waiting are answered. Pending callbacks hold no lock.
   for (auto& [id, request] : requests_) {
@@ -385,6 +389,18 @@ void Node::Impl::on_soft_state(GroupId group, const SoftState& soft) {
   } else {
     leader_hints_[shard] = soft.leader;
   }
+}
+
+void Node::Impl::run_off_loop(std::function<Status()> work, std::function<void(Status)> done) {
+  std::weak_ptr<Impl> weak = weak_from_this();
+  disk_worker_.submit([weak, work = std::move(work), done = std::move(done)]() mutable {
+    Status status = work();
+    if (auto self = weak.lock()) {
+      self->post([status = std::move(status), done = std::move(done)](Impl&) mutable {
+        done(std::move(status));
+      });
+    }
+  });
 }
 
 void Node::Impl::on_applied(GroupId group) {

@@ -58,6 +58,7 @@ class Node::Impl final : public node::ReplicaHost,
   void on_replica_failed(GroupId group, const Status& why) override;
   void on_soft_state(GroupId group, const SoftState& soft) override;
   void on_applied(GroupId group) override;
+  void run_off_loop(std::function<Status()> work, std::function<void(Status)> done) override;
 
   // --- TransportHandler (transport threads) ---
   void on_envelope(Envelope envelope) override;
@@ -191,6 +192,10 @@ class Node::Impl final : public node::ReplicaHost,
   void serve_drop_shard(ShardId shard, Epoch min_epoch,
                         std::function<void(node::RpcResponse)> answer, int tries);
   Result<std::uint64_t> drop_shard_group(ShardId shard);
+  // Moves `dir` aside under a trash name in its parent (one rename) for
+  // the disk worker to delete; remove_trash() deletes what a crash left.
+  Result<std::string> move_to_trash(const std::string& dir);
+  Status remove_trash();
   bool throttle_snapshot(Envelope& envelope);
   void pump_snapshot_queue(GroupId group, NodeId to);
   void migration_admin_attempt(node::AdminCall call, int tries, NodeId hint,
@@ -252,7 +257,11 @@ class Node::Impl final : public node::ReplicaHost,
 
   // Migration state (node_migration.cpp).
   std::unique_ptr<node::MigrationCoordinator> coordinator_;
-  node::BackgroundWorker worker_;
+  node::BackgroundWorker worker_;  // digests
+  // Whole-shard disk work, in order: compaction snapshot files, and freeing
+  // a dropped shard's state and files (after any compaction of it).
+  node::BackgroundWorker disk_worker_;
+  std::uint64_t trash_seq_ = 0;
   std::map<ShardId, std::unique_ptr<VerifySession>> verify_sessions_;  // as shard leader
   std::map<ShardId, std::unique_ptr<TargetSession>> target_sessions_;  // as target
   std::map<std::pair<GroupId, NodeId>, std::unique_ptr<SnapshotQueue>> snapshot_queues_;

@@ -33,6 +33,9 @@ node::RpcResponse answer_with(Status status, std::string value = {}, NodeId hint
   return r;
 }
 
+// A dropped shard's directories wait for deletion under this prefix.
+constexpr std::string_view kTrashPrefix = ".trash-";
+
 // Bytes of the files under `path` (a file or a directory tree). A directory
 // is listed, never sized: stat gives a directory a size of its own.
 Result<std::uint64_t> tree_bytes(FileSystem& fs, const std::string& path, int depth) {
@@ -633,8 +636,17 @@ Result<std::uint64_t> Node::Impl::drop_shard_group(ShardId shard) {
     NN_ASSIGN_OR_RETURN(const std::uint64_t n, tree_bytes(*fs_, data_dir, 3));
     bytes += n;
   }
+  // The replica goes first (its log store's files are open), on the loop.
+  // Freeing the state (a record per key: a second per million) and
+  // deleting the files go to the disk worker, after any compaction of this
+  // shard still writing there; the directories are renamed aside first, so
+  // the shard can come back here at once without meeting its old files.
   groups_.erase(group);
-  storage_.erase(shard);
+  std::shared_ptr<StorageEngine> engine;
+  if (auto it = storage_.find(shard); it != storage_.end()) {
+    engine = std::move(it->second);
+    storage_.erase(it);
+  }
   leader_hints_.erase(shard);
   verify_sessions_.erase(shard);
   target_sessions_.erase(shard);
@@ -642,14 +654,64 @@ Result<std::uint64_t> Node::Impl::drop_shard_group(ShardId shard) {
   for (auto it = snapshot_queues_.begin(); it != snapshot_queues_.end();) {
     it = it->first.first == group ? snapshot_queues_.erase(it) : std::next(it);
   }
-  NN_RETURN_IF_ERROR(fs_->remove_all(log_dir));
-  NN_RETURN_IF_ERROR(fs_->remove_all(data_dir));
+  // The log first: a data directory without its log is never opened, a log
+  // without its data would be (an empty state behind a compacted log).
+  std::vector<std::string> trash;
+  if (log_exists) {
+    NN_ASSIGN_OR_RETURN(std::string moved, move_to_trash(log_dir));
+    trash.push_back(std::move(moved));
+  }
+  if (data_exists) {
+    NN_ASSIGN_OR_RETURN(std::string moved, move_to_trash(data_dir));
+    trash.push_back(std::move(moved));
+  }
+  FileSystem* fs = fs_;
+  const std::string who = options_.id.str();
+  disk_worker_.submit([fs, engine = std::move(engine), trash = std::move(trash), who]() mutable {
+    engine.reset();  // the last reference but a compaction's: frees the records
+    for (const std::string& dir : trash) {
+      if (Status removed = fs->remove_all(dir); !removed.is_ok()) {
+        nodenomad::log(LogLevel::kWarn, "migration",
+                       fmt::format("{}: {} is left behind: {}", who, dir, removed.to_string()));
+      }
+    }
+  });
   ++shards_dropped_;
   bytes_freed_ += bytes;
   nodenomad::log(LogLevel::kInfo, "migration",
                  fmt::format("{}: dropped shard {} ({} bytes freed)", options_.id.str(),
                              shard.value(), bytes));
   return bytes;
+}
+
+Result<std::string> Node::Impl::move_to_trash(const std::string& dir) {
+  const std::size_t slash = dir.find_last_of('/');
+  const std::string parent = slash == std::string::npos ? "." : dir.substr(0, slash);
+  const std::string name = slash == std::string::npos ? dir : dir.substr(slash + 1);
+  std::string to;
+  do {
+    to = fmt::format("{}/{}{}-{}", parent, kTrashPrefix, name, ++trash_seq_);
+    NN_ASSIGN_OR_RETURN(const bool taken, fs_->exists(to));
+    if (!taken) break;
+  } while (true);
+  NN_RETURN_IF_ERROR(fs_->rename(dir, to));
+  // Durable before the next rename: the data directory must never be gone
+  // while its log directory is still there after a crash.
+  NN_RETURN_IF_ERROR(fs_->sync_dir(parent));
+  return to;
+}
+
+Status Node::Impl::remove_trash() {
+  const std::string& wal_base = options_.wal_dir.empty() ? options_.data_dir : options_.wal_dir;
+  for (const std::string& parent : {wal_base + "/raft", options_.data_dir + "/shards"}) {
+    NN_ASSIGN_OR_RETURN(const bool exists, fs_->exists(parent));
+    if (!exists) continue;
+    NN_ASSIGN_OR_RETURN(const std::vector<std::string> names, fs_->list(parent));
+    for (const std::string& name : names) {
+      if (name.rfind(kTrashPrefix, 0) == 0) NN_RETURN_IF_ERROR(fs_->remove_all(parent + "/" + name));
+    }
+  }
+  return Status::ok();
 }
 
 // --- the snapshot stream's bandwidth limits ---

@@ -190,6 +190,7 @@ Status FaultInjectingFileSystem::rename(const std::string& raw_from, const std::
   const std::string to = normalize(raw_to);
   std::lock_guard lock(mu_);
   NN_RETURN_IF_ERROR(check_mutation_locked(FaultOp::kWrite, from, false));
+  if (dir_exists_locked(from)) return rename_dir_locked(from, to);
   auto inode = find_locked(from);
   if (!inode) return Status::not_found(fmt::format("rename {} -> {}: No such file", from, to));
   if (!dir_exists_locked(parent_dir(to))) {
@@ -197,6 +198,41 @@ Status FaultInjectingFileSystem::rename(const std::string& raw_from, const std::
   }
   live_.erase(from);
   live_[to] = std::move(inode);
+  return Status::ok();
+}
+
+// A directory's rename is durable at once, like the directories themselves:
+// the tree moves whole, in the live and the durable view alike.
+Status FaultInjectingFileSystem::rename_dir_locked(const std::string& from, const std::string& to) {
+  if (dir_exists_locked(to) || live_.count(to) > 0) {
+    return Status::invalid_argument(fmt::format("rename {} -> {}: the target exists", from, to));
+  }
+  if (!dir_exists_locked(parent_dir(to))) {
+    return Status::not_found(fmt::format("rename {} -> {}: No such directory", from, to));
+  }
+  if (to == from || under_dir(to, from)) {
+    return Status::invalid_argument(fmt::format("rename {} -> {}: into itself", from, to));
+  }
+  const auto moved = [&](const std::string& path) { return to + path.substr(from.size()); };
+  for (auto* names : {&live_, &durable_}) {
+    std::vector<std::string> paths;
+    for (const auto& [path, inode] : *names) {
+      if (under_dir(path, from)) paths.push_back(path);
+    }
+    for (const std::string& path : paths) {
+      auto node = names->extract(path);
+      node.key() = moved(path);
+      names->insert(std::move(node));
+    }
+  }
+  std::vector<std::string> dirs;
+  for (const std::string& d : dirs_) {
+    if (d == from || under_dir(d, from)) dirs.push_back(d);
+  }
+  for (const std::string& d : dirs) {
+    dirs_.erase(d);
+    dirs_.insert(moved(d));
+  }
   return Status::ok();
 }
 

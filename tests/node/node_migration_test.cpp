@@ -3,10 +3,15 @@
 // coordinator's crash, rebalancing after a join, and the routes clients use
 // during and after a move.
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "node/node_rpc.hpp"
 #include "nodenomad/migration/migration_engine.hpp"
@@ -234,6 +239,24 @@ TEST_CASE("migration: a replica moves to a new node under writes, through all fi
   // The source dropped its copy; the target holds one.
   CHECK_FALSE(hosts_group(cluster.at(source), shard));
   CHECK(hosts_group(cluster.at(4), shard));
+  // Its files go too, off the loop: first renamed aside, then deleted.
+  const std::filesystem::path source_dir = cluster.dirs[static_cast<std::size_t>(source - 1)]->path();
+  const auto leftovers = [&] {
+    std::vector<std::string> names;
+    for (const char* sub : {"raft", "shards"}) {
+      for (const auto& e : std::filesystem::directory_iterator(source_dir / sub)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind(".trash-", 0) == 0 || name == fmt::format("s-{}", shard.value()) ||
+            name == fmt::format("g-{}", group_of_shard(shard).value())) {
+          names.push_back(name);
+        }
+      }
+    }
+    return names;
+  };
+  CHECK(eventually([&] { return leftovers().empty(); }));
+  INFO("left behind: " << fmt::format("{}", fmt::join(leftovers(), ", ")));
+  CHECK(leftovers().empty());
 
   // Every acknowledged write is there, through every node, the source too.
   const std::map<std::string, std::string> acked = writer.acked();
@@ -325,6 +348,8 @@ TEST_CASE("migration: a paused transfer does not time out; bandwidth changes whi
   REQUIRE(during.is_ok());
   CHECK(during->paused);
   CHECK_FALSE(migration_stage_terminal(during->stage));
+  // Held before Verify: a paused move does not go on to the next stages.
+  CHECK(during->stage <= MigrationStage::kTransfer);
   // A bandwidth of 0 is refused; a real one is taken.
   CHECK(control(MigrationControl::kSetBandwidth, 0).status().is(StatusCode::kInvalidArgument));
   Result<MigrationStatus> faster = control(MigrationControl::kSetBandwidth, 50'000'000);
@@ -538,6 +563,13 @@ TEST_CASE("migration: an orphan copy left by a source that was down is dropped b
   cluster.stop(source);  // down at Cleanup: it cannot drop its copy now
   const MigrationStatus end = wait_until_ended(cluster, 4, id);
   CHECK(end.stage == MigrationStage::kDone);
+  // A crash between renaming a dropped copy aside and deleting it leaves
+  // it under a trash name: a restart deletes it.
+  const std::filesystem::path trash =
+      std::filesystem::path(cluster.dirs[static_cast<std::size_t>(source - 1)]->path()) /
+      "shards" / ".trash-s-7-1";
+  std::filesystem::create_directories(trash / "snapshots");
+  std::ofstream(trash / "snapshots" / "left-behind") << "a crash left this";
   cluster.start(source, [](NodeOptions& o) {
     o.compact_every_entries = 50;
     o.rebalance_on_join = false;
@@ -545,6 +577,7 @@ TEST_CASE("migration: an orphan copy left by a source that was down is dropped b
     o.migration_timeout_ms = 2'000;
     o.maintenance_interval_ms = 500;
   });
+  CHECK_FALSE(std::filesystem::exists(trash));
   // The restarted source still has the copy on disk until the sweep.
   REQUIRE(eventually([&] { return !hosts_group(cluster.at(source), shard); },
                      std::chrono::seconds(30)));

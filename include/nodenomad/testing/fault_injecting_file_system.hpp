@@ -10,7 +10,8 @@
 //   - Each directory has live entries and durable entries (as of its last
 //     sync_dir()). crash() restores the durable entries, so a file created or
 //     renamed without sync_dir() may vanish or revert.
-//   - Directories themselves are durable as soon as create_dirs() returns.
+//   - Directories themselves are durable as soon as create_dirs() returns,
+//     and so is a directory's rename() (its whole tree moves).
 //   - fail_next() makes a chosen write or sync fail with an I/O error;
 //     die_after_ops() makes every mutating call fail from the n-th one on
 //     (a machine that lost power mid-workload), which lets a test enumerate
@@ -93,6 +94,7 @@ class FaultInjectingFileSystem final : public FileSystem {
   Status check_mutation_locked(FaultOp op, const std::string& path, bool is_fault_op);
   std::shared_ptr<Inode> find_locked(const std::string& path) const;
   bool dir_exists_locked(const std::string& dir) const;
+  Status rename_dir_locked(const std::string& from, const std::string& to);
   Status append_locked(Inode& inode, std::uint64_t generation, const std::string& path,
                        std::string_view data);
   Status sync_locked(Inode& inode, std::uint64_t generation, const std::string& path);
