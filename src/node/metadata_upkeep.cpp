@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "node/migration_coordinator.hpp"
+#include "node/migration_support.hpp"
 #include "node/node_impl.hpp"
 #include "nodenomad/logging.hpp"
 
@@ -20,10 +21,6 @@ constexpr std::uint64_t kUpkeepIntervalMs = 500;
 constexpr int kLeaderMovesPerSweep = 4;
 // A learner this close to the leader's log may be promoted.
 constexpr std::uint64_t kPromoteLagEntries = 100;
-
-bool contains(const std::vector<NodeId>& v, const NodeId& n) {
-  return std::find(v.begin(), v.end(), n) != v.end();
-}
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 // The coordinator of shard migrations (see migration_coordinator.hpp).
 #include "node/migration_coordinator.hpp"
+#include "node/migration_support.hpp"
 
 #include <fmt/format.h>
 
@@ -11,17 +12,14 @@ namespace nodenomad::node {
 
 namespace {
 
-// Steps run at most this often (each waits for its own call to finish).
+// Steps run this often (each waits for its own call to finish), and at once
+// after an operation's record or placement changed (wake()).
 constexpr std::uint64_t kStepIntervalMs = 100;
 // Transfer is over once the learner is this close to the leader's commit.
 constexpr std::uint64_t kCatchUpEntries = 100;
 // A rolled-back target that does not answer keeps an orphan copy (it holds
 // no vote, so nothing depends on it); the operation ends sooner.
 constexpr int kRollbackDropAttempts = 3;
-
-bool contains(const std::vector<NodeId>& v, const NodeId& n) {
-  return std::find(v.begin(), v.end(), n) != v.end();
-}
 
 std::vector<NodeId> without(std::vector<NodeId> v, const NodeId& n) {
   std::erase(v, n);
