@@ -105,7 +105,7 @@ bool bool_or_false(const json::value* value) {
   return value != nullptr && value->is_bool() && value->as_bool();
 }
 
-std::optional<MigrationView> parse_migration(const json::value& op) {
+std::optional<MigrationView> migration_of(const json::value& op) {
   if (!op.is_object()) return std::nullopt;
   const json::object& fields = op.as_object();
   const std::optional<std::uint64_t> shard = uint_of(member(fields, "shard"));
@@ -124,6 +124,12 @@ std::optional<MigrationView> parse_migration(const json::value& op) {
     view.bytes_total = uint_of(member(progress->as_object(), "bytes_total")).value_or(0);
     view.bytes_done = uint_of(member(progress->as_object(), "bytes_done")).value_or(0);
   }
+  if (const json::value* stage_ms = member(fields, "stage_ms");
+      stage_ms != nullptr && stage_ms->is_object()) {
+    for (const auto& [stage, ms] : stage_ms->as_object()) {
+      view.stage_ms[std::string(stage)] = uint_of(&ms).value_or(0);
+    }
+  }
   return view;
 }
 
@@ -136,11 +142,18 @@ std::optional<std::vector<MigrationView>> parse_migrations(std::string_view json
   if (list == nullptr || !list->is_array()) return std::nullopt;
   std::vector<MigrationView> ops;
   for (const json::value& op : list->as_array()) {
-    std::optional<MigrationView> view = parse_migration(op);
+    std::optional<MigrationView> view = migration_of(op);
     if (!view) return std::nullopt;
     ops.push_back(std::move(*view));
   }
   return ops;
+}
+
+std::optional<MigrationView> parse_migration(std::string_view json_text) {
+  boost::system::error_code ec;
+  const json::value value = json::parse(json::string_view(json_text.data(), json_text.size()), ec);
+  if (ec) return std::nullopt;
+  return migration_of(value);
 }
 
 std::map<std::string, std::size_t> ClusterView::shards_led() const {

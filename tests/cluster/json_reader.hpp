@@ -53,11 +53,17 @@ struct MigrationView {
   std::uint64_t bytes_done = 0;
   bool queued = false;
   bool paused = false;
+  // Milliseconds spent in each stage ("prepare" ... "cleanup"); a stage the
+  // operation never reached is 0 (an extension of API.md).
+  std::map<std::string, std::uint64_t> stage_ms;
 
   bool ended() const { return stage == "done" || stage == "failed" || stage == "cancelled"; }
 };
 
 // {"migrations": [op, ...]}; nullopt when the body is not that.
 std::optional<std::vector<MigrationView>> parse_migrations(std::string_view json);
+// One operation, as GET /v1/migrations/{id} answers it; nullopt when the
+// body is not that.
+std::optional<MigrationView> parse_migration(std::string_view json);
 
 }  // namespace nodenomad::process_testing

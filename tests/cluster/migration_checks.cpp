@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <charconv>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -144,6 +145,16 @@ std::optional<std::vector<MigrationView>> list_migrations(ProcessCluster& cluste
   return std::nullopt;
 }
 
+std::optional<MigrationView> get_migration(ProcessCluster& cluster, const std::string& id) {
+  for (const std::uint16_t port : running_ports(cluster)) {
+    const HttpResult answer =
+        http_once(port, "GET", "/v1/migrations/" + percent_encode(id), {}, kProbeTimeout);
+    if (!answer.reply || answer.reply->status != 200) continue;
+    if (auto op = parse_migration(answer.reply->body)) return op;
+  }
+  return std::nullopt;
+}
+
 std::string describe_migrations(const std::vector<MigrationView>& ops) {
   std::string out;
   for (const MigrationView& op : ops) {
@@ -193,6 +204,37 @@ std::set<std::uint64_t> hosted_shards_in_metrics(std::string_view metrics) {
   return shards;
 }
 
+namespace {
+
+// The numbers N of the entries `<prefix>N` of `dir` (none if it is missing).
+std::set<std::uint64_t> numbered_entries(const std::filesystem::path& dir,
+                                         std::string_view prefix) {
+  std::set<std::uint64_t> numbers;
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(dir, error), end; !error && it != end;
+       it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    std::uint64_t number = 0;
+    const char* last = name.data() + name.size();
+    const auto [end_of_number, parse_error] =
+        std::from_chars(name.data() + prefix.size(), last, number);
+    if (parse_error == std::errc() && end_of_number == last) numbers.insert(number);
+  }
+  return numbers;
+}
+
+}  // namespace
+
+std::set<std::uint64_t> shards_on_disk(const std::string& data_dir) {
+  const std::filesystem::path base(data_dir);
+  std::set<std::uint64_t> shards = numbered_entries(base / "shards", "s-");
+  for (const std::uint64_t group : numbered_entries(base / "wal" / "raft", "g-")) {
+    if (group > 0) shards.insert(group - 1);  // group 0 is the metadata group
+  }
+  return shards;
+}
+
 std::set<std::uint64_t> placed_shards(const ClusterView& view, const std::string& node) {
   std::set<std::uint64_t> shards;
   for (const ShardView& shard : view.shards) {
@@ -226,9 +268,11 @@ std::string hosting_difference(ProcessCluster& cluster) {
     }
     const std::set<std::uint64_t> hosted = hosted_shards_in_metrics(metrics.reply->body);
     const std::set<std::uint64_t> placed = placed_shards(*view, cluster.node_id(i));
-    if (hosted != placed) {
-      difference += fmt::format("{} hosts shards {}, the placement gives it {}\n",
-                                cluster.node_id(i), describe_set(hosted), describe_set(placed));
+    const std::set<std::uint64_t> on_disk = shards_on_disk(cluster.data_dir(i));
+    if (hosted != placed || on_disk != placed) {
+      difference += fmt::format("{} hosts shards {} (on disk {}), the placement gives it {}\n",
+                                cluster.node_id(i), describe_set(hosted), describe_set(on_disk),
+                                describe_set(placed));
     }
   }
   return difference;

@@ -41,6 +41,10 @@ void check_preloaded(ProcessCluster& cluster, const Preload& data);
 // answered 200 with the list.
 std::optional<std::vector<MigrationView>> list_migrations(ProcessCluster& cluster);
 
+// GET /v1/migrations/{id} through a running node, once; nullopt when none
+// answered 200 with the operation.
+std::optional<MigrationView> get_migration(ProcessCluster& cluster, const std::string& id);
+
 // Polls list_migrations() every `interval` until `wanted` holds of the list;
 // FAILs naming `what` and the last list seen after `timeout`.
 std::vector<MigrationView> wait_migrations(
@@ -55,14 +59,20 @@ std::string describe_migrations(const std::vector<MigrationView>& ops);
 // is the metadata group).
 std::set<std::uint64_t> hosted_shards_in_metrics(std::string_view metrics);
 
+// The shard ids a node keeps on disk under its DATA_DIR: a Raft log
+// directory `wal/raft/g-G` (G > 0, shard G - 1; the harness leaves WAL_DIR
+// at its default, DATA_DIR/wal) or a state directory `shards/s-S`. Either
+// one left behind counts. A directory that does not exist holds none.
+std::set<std::uint64_t> shards_on_disk(const std::string& data_dir);
+
 // The shards the placement gives `node` (as a voter or a learner).
 std::set<std::uint64_t> placed_shards(const ClusterView& view, const std::string& node);
 
 // Polls until every running node hosts exactly the shard groups the
-// placement gives it (GET /metrics against GET /v1/cluster): no orphan copy
-// left (the coordinator's sweep drops those every 10 s) and no placed
-// replica missing. FAILs naming each node's difference after `timeout`.
-// Answers how long it took.
+// placement gives it, both in memory (GET /metrics against GET /v1/cluster)
+// and on disk (shards_on_disk()): no orphan copy left (the coordinator's
+// sweep drops those every 10 s) and no placed replica missing. FAILs naming
+// each node's difference after `timeout`. Answers how long it took.
 std::chrono::milliseconds wait_hosting_matches_placement(ProcessCluster& cluster,
                                                          std::chrono::milliseconds timeout);
 

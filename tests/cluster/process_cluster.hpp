@@ -123,6 +123,8 @@ class ProcessCluster {
   const std::string& node_id(std::size_t node) const { return nodes_.at(node).id; }
   std::optional<std::size_t> index_of(const std::string& node_id) const;
   const std::string& log_path(std::size_t node) const { return nodes_.at(node).log_path; }
+  // The node's DATA_DIR (its shard groups live under raft/ and shards/).
+  const std::string& data_dir(std::size_t node) const { return nodes_.at(node).data_dir; }
   const std::string& temp_dir() const { return temp_dir_; }
 
   // GET /v1/cluster through a running node, once.
