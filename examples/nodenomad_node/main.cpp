@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
   options.max_node_migrations = config.max_node_migrations;
   options.migration_chunk_bytes = config.migration_chunk_bytes;
   options.migration_timeout_ms = config.migration_timeout_ms;
+  options.maintenance_interval_ms = config.maintenance_interval_ms;
   options.migration_bandwidth_bytes_per_s = config.migration_bandwidth_bytes_per_s;
   options.advertise_address = advertise;
   for (const ClusterMember& m : config.cluster_nodes) options.initial_members.push_back({m.id, m.address()});

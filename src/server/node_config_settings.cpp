@@ -92,7 +92,7 @@ std::string show_members(const std::vector<ClusterMember>& members) {
   return out;
 }
 
-const std::array<SettingSpec, 22> kSettings = {{
+const std::array<SettingSpec, 23> kSettings = {{
     {"NODE_ID", "ID", "node-1", "this node's id, unique in the cluster",
      [](std::string_view t, NodeConfig& c) {
        NN_ASSIGN_OR_RETURN(c.node_id, parse_node_id(t));
@@ -163,6 +163,12 @@ const std::array<SettingSpec, 22> kSettings = {{
        return assign_duration(t, 1'000, 86'400'000, c.migration_timeout_ms);
      },
      [](const NodeConfig& c) { return format_duration_ms(c.migration_timeout_ms); }},
+    {"MAINTENANCE_INTERVAL", "DURATION", "10s",
+     "how often the metadata leader sweeps for orphan shard copies",
+     [](std::string_view t, NodeConfig& c) {
+       return assign_duration(t, 100, 86'400'000, c.maintenance_interval_ms);
+     },
+     [](const NodeConfig& c) { return format_duration_ms(c.maintenance_interval_ms); }},
     {"SNAPSHOT_COMPRESSION", "on|off", "on",
      "zstd on the snapshot chunks this node sends (off while older nodes remain)",
      [](std::string_view t, NodeConfig& c) {

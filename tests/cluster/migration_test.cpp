@@ -92,8 +92,11 @@ constexpr auto kStagePollInterval = 15ms;    // watching for the stage to strike
 constexpr auto kEndPollInterval = 100ms;     // waiting for every operation to end
 constexpr auto kStageTimeout = 30'000ms;     // scaled: the join until the stage
 constexpr auto kAllEndedTimeout = 45'000ms;  // scaled: the restart until all ended
-constexpr auto kSweepTimeout = 25'000ms;     // scaled: the orphan sweep (every 10 s)
+constexpr auto kSweepTimeout = 25'000ms;     // scaled: the orphan sweep (kMaintenanceInterval)
 constexpr auto kRollbackTimeout = 30'000ms;  // scaled: the kill until all ended, target down
+
+// The orphan sweep's period (10 s by default).
+constexpr const char* kMaintenanceInterval = "1s";
 
 enum class Fault { kTargetInTransfer, kSourceInUpdate };
 
@@ -103,7 +106,8 @@ ClusterOptions founders(std::uint64_t seed, const char* migration_timeout = kMig
   options.seed = seed;
   options.extra_env = {{"MIGRATION_BANDWIDTH", kNodeBandwidth},
                        {"MIGRATION_CHUNK_SIZE", kChunkSize},
-                       {"MIGRATION_TIMEOUT", migration_timeout}};
+                       {"MIGRATION_TIMEOUT", migration_timeout},
+                       {"MAINTENANCE_INTERVAL", kMaintenanceInterval}};
   return options;
 }
 

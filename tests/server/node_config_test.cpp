@@ -64,6 +64,7 @@ const Env kCustom = {
     {"MAX_CONCURRENT_MIGRATIONS", "5"},
     {"MIGRATION_CHUNK_SIZE", "64KiB"},
     {"MIGRATION_TIMEOUT", "2m"},
+    {"MAINTENANCE_INTERVAL", "1500ms"},
     {"SNAPSHOT_COMPRESSION", "off"},
     {"SHARD_COUNT", "128"},
     {"REPLICATION_FACTOR", "5"},
@@ -89,6 +90,7 @@ void check_custom(const NodeConfig& c) {
   CHECK(c.max_concurrent_migrations == 5);
   CHECK(c.migration_chunk_bytes == 64u << 10);
   CHECK(c.migration_timeout_ms == 120'000);
+  CHECK(c.maintenance_interval_ms == 1'500);
   CHECK_FALSE(c.snapshot_compression);
   CHECK(c.shard_count == 128);
   CHECK(c.replication_factor == 5);
@@ -121,6 +123,7 @@ TEST_CASE("defaults: a bare start is a private one-node cluster", "[server][conf
   CHECK(c.max_concurrent_migrations == 3);
   CHECK(c.migration_chunk_bytes == 1u << 20);
   CHECK(c.migration_timeout_ms == 30'000);
+  CHECK(c.maintenance_interval_ms == 10'000);
   CHECK(c.shard_count == 64);
   CHECK(c.replication_factor == 3);
   CHECK(c.log_level == LogLevel::kInfo);
@@ -231,7 +234,7 @@ TEST_CASE("every setting refuses a bad value with its own message", "[server][co
   };
   const std::vector<std::string> sizes = {"MAX_WAL_SIZE", "MIGRATION_CHUNK_SIZE", "MAX_VALUE_SIZE"};
   const std::vector<std::string> durations = {"MIGRATION_TIMEOUT", "REQUEST_TIMEOUT",
-                                              "HTTP_IDLE_TIMEOUT"};
+                                              "HTTP_IDLE_TIMEOUT", "MAINTENANCE_INTERVAL"};
   const std::vector<std::string> counts = {"MAX_CONCURRENT_MIGRATIONS", "SHARD_COUNT",
                                            "REPLICATION_FACTOR", "MAX_CONNECTIONS"};
   for (const auto& [name, unused] : kCustom) {

@@ -88,6 +88,10 @@ struct NodeConfig {
   std::uint64_t migration_chunk_bytes = 1ull << 20;
   // MIGRATION_TIMEOUT: a stage making no progress for this long fails. 30s.
   std::uint64_t migration_timeout_ms = 30'000;
+  // MAINTENANCE_INTERVAL: how often the metadata leader drops shard copies
+  // no placement names (a source or target that was down when its move
+  // ended). 10s.
+  std::uint64_t maintenance_interval_ms = 10'000;
   // SNAPSHOT_COMPRESSION: zstd on the snapshot chunks this node sends
   // (AsioTransportOptions::compress_snapshot_chunks). Off while the cluster
   // still has nodes built before envelope format 2, which refuse compressed
