@@ -92,8 +92,16 @@ struct NodeOptions {
   // one expiry proposal removes.
   std::uint32_t ttl_scan_interval_ms = 1'000;
   std::uint32_t max_expire_batch_keys = 1'000;
-  // Raft log compaction: a snapshot every this many applied entries.
+  // Raft log compaction: a snapshot of a shard's state every this many
+  // applied entries, once the entries applied since the last one hold at
+  // least compact_log_fraction of the state's bytes, or the state is under
+  // compact_small_state_bytes. A snapshot writes the whole state, so for a
+  // large shard the log since the last one must be worth it: at 0.5, a
+  // shard writes at most about 3 bytes per byte of its log (the log, then
+  // the snapshots). Below the size, every compact_every_entries.
   std::uint64_t compact_every_entries = 10'000;
+  double compact_log_fraction = 0.5;
+  std::uint64_t compact_small_state_bytes = 64ull << 20;
   // Limits on what a client may store (also enforced by the HTTP layer).
   std::uint32_t max_key_bytes = 1024;
   std::uint32_t max_value_bytes = 1u << 20;

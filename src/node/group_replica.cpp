@@ -258,6 +258,7 @@ void GroupReplica::apply_committed(const Ready& rd) {
 }
 
 bool GroupReplica::apply_entry(const Entry& e) {
+  bytes_since_compaction_ += e.data.size();
   if (e.type == EntryType::kNormal) {
     Result<std::string> response = parts_.state_machine->apply(e.index, e.data);
     if (!response.is_ok()) {
@@ -328,6 +329,15 @@ void GroupReplica::maybe_compact() {
   if (!parts_.persist_state || compaction_in_flight_) return;
   const LogIndex applied = parts_.state_machine->last_applied_index();
   if (applied - last_compaction_ < limits_.compact_every_entries) return;
+  if (parts_.state_bytes && limits_.compact_log_fraction > 0) {
+    const std::uint64_t state = parts_.state_bytes();
+    if (state >= limits_.compact_small_state_bytes &&
+        static_cast<double>(bytes_since_compaction_) <
+            limits_.compact_log_fraction * static_cast<double>(state)) {
+      return;  // a whole-state snapshot is not worth this little log yet
+    }
+  }
+  bytes_since_compaction_ = 0;
   if (!parts_.persist_state_off_loop) {
     const Status saved = parts_.persist_state();
     if (!saved.is_ok()) {

@@ -65,6 +65,9 @@ struct ReplicaParts {
   // captures its state under its own lock and writes the file from the
   // capture. The log is compacted once the file is written.
   bool persist_state_off_loop = false;
+  // The state's size in bytes, for ReplicaLimits' size rule; empty: the
+  // rule is off (compact every compact_every_entries).
+  std::function<std::uint64_t()> state_bytes;
   // For a state machine whose restore does not make itself durable (the
   // metadata one; a StorageEngine's restore writes its own snapshot file):
   // makes a state just restored from the leader's snapshot durable. Called
@@ -79,6 +82,11 @@ struct ReplicaLimits {
   // Compact after this many applied entries, keeping `keep` behind.
   std::uint64_t compact_every_entries = 10'000;
   std::uint64_t compact_keep_entries = 1'000;
+  // And (with ReplicaParts::state_bytes) only once the entries applied since
+  // the last compaction hold this fraction of the state's bytes, unless the
+  // state is smaller than small_state_bytes (NodeOptions explains).
+  double compact_log_fraction = 0;
+  std::uint64_t compact_small_state_bytes = 0;
   // A proposal or read with no answer after this many ticks is given up
   // (its caller has long timed out; this only bounds memory).
   std::uint64_t give_up_ticks = 600;
@@ -187,6 +195,7 @@ class GroupReplica {
   LogIndex applied_;
   std::vector<Entry> held_;  // committed after the hold, in order
   bool compaction_in_flight_ = false;
+  std::uint64_t bytes_since_compaction_ = 0;  // of entries applied since
   // Expires with the replica: an off-loop compaction finishing after the
   // replica was dropped finds nothing to compact.
   std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);

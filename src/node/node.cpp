@@ -108,6 +108,10 @@ Status Node::Impl::open() {
     return Status::invalid_argument(
         "NodeOptions.max_concurrent_migrations and max_node_migrations must be at least 1");
   }
+  if (!(options_.compact_log_fraction >= 0 && options_.compact_log_fraction <= 1'000)) {
+    return Status::invalid_argument(fmt::format(
+        "NodeOptions.compact_log_fraction is {}; it is 0 (off) to 1000", options_.compact_log_fraction));
+  }
   if (options_.migration_timeout_ms == 0) {
     return Status::invalid_argument("NodeOptions.migration_timeout_ms must be > 0");
   }
@@ -257,9 +261,12 @@ Status Node::Impl::open_shard_group(ShardId shard, const std::vector<NodeId>* bo
   parts.state_machine = storage;
   parts.persist_state = [storage] { return storage->snapshot(); };
   parts.persist_state_off_loop = true;
+  parts.state_bytes = [storage] { return storage->stats().bytes; };
   node::ReplicaLimits limits;
   limits.compact_every_entries = options_.compact_every_entries;
   limits.compact_keep_entries = std::max<std::uint64_t>(options_.compact_every_entries / 10, 1);
+  limits.compact_log_fraction = options_.compact_log_fraction;
+  limits.compact_small_state_bytes = options_.compact_small_state_bytes;
   NN_ASSIGN_OR_RETURN(auto replica, node::GroupReplica::open(group, raft_config_for(group),
                                                              std::move(parts), limits,
                                                              rng_.fork(), *this));

@@ -84,6 +84,10 @@ TEST_CASE("node: bad options are refused by open() with the option named", "[nod
   options.transport = transport.get();
   options.tick_ms = 0;
   CHECK(Node::open(options).status().message().find("tick_ms") != std::string_view::npos);
+  options.tick_ms = 10;
+  options.compact_log_fraction = -1;
+  CHECK(Node::open(options).status().message().find("compact_log_fraction") !=
+        std::string_view::npos);
 }
 
 TEST_CASE("node: bad input is refused with the limit named", "[node]") {
