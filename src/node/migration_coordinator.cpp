@@ -708,6 +708,9 @@ MigrationStatus MigrationCoordinator::status_of(const MigrationRecord& r) const 
   if (r.stage == MigrationStage::kFailed || r.stage == MigrationStage::kCancelled) {
     p.bytes_done = 0;
   }
+  // The total is the shard's size when the move was planned; the stream
+  // (the state at its capture, with framing) may come out larger.
+  p.bytes_total = std::max(p.bytes_total, p.bytes_done);
   const double fraction =
       p.bytes_total == 0 ? (r.stage > MigrationStage::kTransfer ? 1.0 : 0.0)
                          : std::min(1.0, static_cast<double>(p.bytes_done) /
