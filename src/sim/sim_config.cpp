@@ -2,28 +2,19 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <initializer_list>
+#include "testing/sim_support.hpp"
 
 namespace nodenomad::sim {
 namespace {
 
-template <typename T>
-T pick(Rng& rng, std::initializer_list<T> choices) {
-  return *(choices.begin() + rng.uniform(choices.size()));
-}
-
-double uniform_double(Rng& rng, double lo, double hi) { return lo + (hi - lo) * rng.next_double(); }
-
-std::uint32_t uniform_u32(Rng& rng, std::uint32_t lo, std::uint32_t hi) {
-  return static_cast<std::uint32_t>(rng.uniform_in(lo, hi));
-}
+using sim_support::pick;
+using sim_support::uniform_double;
+using sim_support::uniform_u32;
+using sim_support::weight_or_off;
 
 void add_network_faults(testing::SimFaultProfile& p, Rng& rng, double drop, double dup,
                         double delay) {
-  p.drop_probability = uniform_double(rng, 0, drop);
-  p.duplicate_probability = uniform_double(rng, 0, dup);
-  p.long_delay_probability = uniform_double(rng, 0, delay);
+  sim_support::draw_message_faults(p, rng, drop, dup, delay);
   p.client_drop_probability = uniform_double(rng, 0, drop / 2);
   p.max_latency_us = uniform_u32(rng, 1'000, 10'000);
 }
@@ -36,15 +27,13 @@ void add_disk_latency(testing::SimFaultProfile& p, Rng& rng, std::uint32_t max_u
 void add_nemesis(testing::SimFaultProfile& p, Rng& rng, std::uint32_t min_ms, std::uint32_t max_ms) {
   p.nemesis_min_interval_ms = min_ms;
   p.nemesis_max_interval_ms = max_ms;
-  // Each action is switched on or off per seed, then weighted.
-  auto weight = [&rng](std::uint32_t w) { return rng.chance(0.8) ? w : 0u; };
-  p.partition_weight = weight(3);
-  p.one_way_weight = weight(2);
-  p.isolate_leader_weight = weight(3);
-  p.rolling_clog_weight = weight(2);
-  p.crash_weight = weight(4);
-  p.transfer_weight = weight(2);
-  p.skew_weight = weight(1);
+  p.partition_weight = weight_or_off(rng, 3);
+  p.one_way_weight = weight_or_off(rng, 2);
+  p.isolate_leader_weight = weight_or_off(rng, 3);
+  p.rolling_clog_weight = weight_or_off(rng, 2);
+  p.crash_weight = weight_or_off(rng, 4);
+  p.transfer_weight = weight_or_off(rng, 2);
+  p.skew_weight = weight_or_off(rng, 1);
   p.heal_weight = 2;
 }
 
@@ -54,8 +43,8 @@ void add_nemesis(testing::SimFaultProfile& p, Rng& rng, std::uint32_t min_ms, st
 
 namespace nodenomad::testing {
 
-using sim::uniform_double;
-using sim::uniform_u32;
+using sim_support::uniform_double;
+using sim_support::uniform_u32;
 
 SimFaultProfile SimFaultProfile::calm() { return SimFaultProfile{}; }
 
@@ -158,10 +147,7 @@ SimFaultProfile SimFaultProfile::draw(Rng& rng) {
 }
 
 std::string SimFaultProfile::describe() const {
-  std::string out = fmt::format("{} latency={}..{}us", level, min_latency_us, max_latency_us);
-  if (drop_probability > 0) out += fmt::format(" drop={:.3f}", drop_probability);
-  if (duplicate_probability > 0) out += fmt::format(" dup={:.3f}", duplicate_probability);
-  if (long_delay_probability > 0) out += fmt::format(" long_delay={:.3f}", long_delay_probability);
+  std::string out = sim_support::describe_network(*this);
   if (client_drop_probability > 0) out += fmt::format(" client_drop={:.3f}", client_drop_probability);
   if (nemesis_max_interval_ms > 0) {
     out += fmt::format(
@@ -172,10 +158,7 @@ std::string SimFaultProfile::describe() const {
         transfer_weight, membership_weight, skew_weight, heal_weight, max_down_nodes,
         torn_tail_probability);
   }
-  if (max_clock_skew > 0) out += fmt::format(" skew<={:.3f}", max_clock_skew);
-  out += fmt::format(" disk={}..{}us", disk_min_latency_us, disk_max_latency_us);
-  if (slow_disk_probability > 0) out += fmt::format(" slow_disk={:.3f}", slow_disk_probability);
-  return out;
+  return out + sim_support::describe_clock_and_disks(*this);
 }
 
 }  // namespace nodenomad::testing

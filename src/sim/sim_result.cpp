@@ -2,28 +2,12 @@
 #include <fmt/format.h>
 
 #include "nodenomad/testing/simulator.hpp"
+#include "testing/sim_support.hpp"
 
 namespace nodenomad::testing {
 namespace {
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+using sim_support::json_string;
 
 std::string stats_json(const SimStats& s) {
   return fmt::format(
@@ -50,12 +34,8 @@ std::string SimResult::to_json() const {
       json_string(fault_summary), json_string(raft_summary), stats_json(stats));
   if (stopped) out += ",\"stopped\":true";
   if (!passed) {
-    out += ",\"failure\":" + json_string(failure) + ",\"trace\":[";
-    for (std::size_t i = 0; i < trace_tail.size(); ++i) {
-      if (i > 0) out += ',';
-      out += json_string(trace_tail[i]);
-    }
-    out += ']';
+    out += ",\"failure\":" + json_string(failure) +
+           ",\"trace\":" + sim_support::json_strings(trace_tail);
   }
   return out + "}";
 }
@@ -68,11 +48,12 @@ std::string SimResult::report() const {
       stats.simulated_ms, stats.ops_ok, stats.ops_fail, stats.ops_unknown, verdict_name(verdict),
       trace_hash, stopped ? ", stopped early by the host" : "");
   if (passed) return out;
-  out += fmt::format("  failure: {}\n  replay: sim_soak --seed {} --nodes {} --trace (the same "
-                     "seed and options replay this run exactly)\n  last {} events:\n",
-                     failure, seed, node_count, trace_tail.size());
-  for (const std::string& line : trace_tail) out += "    " + line + "\n";
-  return out;
+  return out + sim_support::failure_report(
+                   failure,
+                   fmt::format("sim_soak --seed {} --nodes {} --trace (the same seed and options "
+                               "replay this run exactly)",
+                               seed, node_count),
+                   trace_tail);
 }
 
 }  // namespace nodenomad::testing

@@ -2,34 +2,13 @@
 #include <fmt/format.h>
 
 #include "nodenomad/testing/cluster_simulator.hpp"
+#include "testing/sim_support.hpp"
 
 namespace nodenomad::testing {
 namespace {
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_strings(const std::vector<std::string>& lines) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < lines.size(); ++i) out += (i > 0 ? "," : "") + json_string(lines[i]);
-  return out + "]";
-}
+using sim_support::json_string;
+using sim_support::json_strings;
 
 std::string stats_json(const ClusterSimStats& s) {
   return fmt::format(
@@ -72,12 +51,12 @@ std::string ClusterSimResult::report() const {
       stats.ops_unknown, verdict_name(verdict), trace_hash);
   for (const std::string& k : kills_fired) out += "  killed: " + k + "\n";
   if (passed) return out;
-  out += fmt::format(
-      "  failure: {}\n  replay: cluster_sim_soak --seed {} --trace (the same seed replays this "
-      "run exactly)\n  last {} events:\n",
-      failure, seed, trace_tail.size());
-  for (const std::string& line : trace_tail) out += "    " + line + "\n";
-  return out;
+  return out + sim_support::failure_report(
+                   failure,
+                   fmt::format("cluster_sim_soak --seed {} --trace (the same seed replays this "
+                               "run exactly)",
+                               seed),
+                   trace_tail);
 }
 
 }  // namespace nodenomad::testing

@@ -9,12 +9,12 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <optional>
 
 #include "nodenomad/logging.hpp"
 #include "nodenomad/testing/simulator.hpp"
+#include "sim/ci_seeds.hpp"
 
 namespace nodenomad::testing {
 namespace {
@@ -38,12 +38,6 @@ SimResult run_printed(const SimOptions& options) {
   SimResult result = run_simulation(options);
   if (!result.passed) fmt::print("{}", result.report());
   return result;
-}
-
-std::optional<std::uint64_t> env_number(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::strtoull(v, nullptr, 0);
 }
 
 SimOptions ci_options(std::uint64_t seed) {
@@ -194,15 +188,12 @@ TEST_CASE("a host's workload runs under faults and its final check counts", "[si
 // The CI budget: a fixed list of seeds, split in two test cases so that
 // `ctest -j2` can run the halves side by side.
 void run_ci_seeds(std::uint64_t part, std::uint64_t parts) {
-  std::uint64_t first = 1;
-  std::uint64_t last = env_number("NODENOMAD_SIM_SEEDS").value_or(kCiSeeds);
-  if (const auto only = env_number("NODENOMAD_SIM_SEED")) {
-    if (part != 0) return;
-    first = last = *only;
-  }
+  const std::optional<CiSeeds> seeds = ci_seeds(kCiSeeds, part);
+  if (!seeds) return;
   std::uint64_t runs = 0, unknown = 0, steps = 0, simulated_ms = 0, ops = 0;
-  for (std::uint64_t seed = first; seed <= last; ++seed) {
-    if (first != last && ((seed - 1) / 2) % parts != part) continue;
+  for (std::uint64_t seed = seeds->first; seed <= seeds->last; ++seed) {
+    // Pairs of seeds alternate between the parts, so each runs 3 and 5 nodes.
+    if (!seeds->single && ((seed - 1) / 2) % parts != part) continue;
     const SimResult r = run_printed(ci_options(seed));
     INFO(r.report());
     REQUIRE(r.passed);

@@ -11,13 +11,13 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <set>
 #include <string>
 
 #include "nodenomad/logging.hpp"
 #include "nodenomad/testing/cluster_simulator.hpp"
+#include "sim/ci_seeds.hpp"
 
 namespace nodenomad::testing {
 namespace {
@@ -41,12 +41,6 @@ ClusterSimResult run_printed(const ClusterSimOptions& options) {
              result.passed ? "passed" : "FAILED", result.trace_hash);
   if (!result.passed) fmt::print("{}", result.report());
   return result;
-}
-
-std::optional<std::uint64_t> env_number(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::strtoull(v, nullptr, 0);
 }
 
 TEST_CASE("a calm cluster grows, rebalances and passes every check", "[sim_cluster]") {
@@ -143,17 +137,12 @@ TEST_CASE("a duplicated forwarded write is applied once", "[sim_cluster]") {
 // --- the CI budget ---
 
 void run_ci_seeds(std::uint64_t part, std::uint64_t parts) {
-  std::uint64_t last = env_number("NODENOMAD_SIM_SEEDS").value_or(kCiSeeds);
-  std::uint64_t first = 1;
-  if (const auto only = env_number("NODENOMAD_SIM_SEED")) {
-    if (part != 0) return;
-    first = *only;
-    last = *only;
-  }
+  const std::optional<CiSeeds> seeds = ci_seeds(kCiSeeds, part);
+  if (!seeds) return;
   std::set<std::string> kills;
   std::uint64_t runs = 0;
-  for (std::uint64_t seed = first; seed <= last; ++seed) {
-    if (seed % parts != part) continue;
+  for (std::uint64_t seed = seeds->first; seed <= seeds->last; ++seed) {
+    if (!seeds->single && seed % parts != part) continue;
     ClusterSimOptions options;
     options.seed = seed;
     options.duration_ms = kCiDurationMs;
@@ -166,7 +155,7 @@ void run_ci_seeds(std::uint64_t part, std::uint64_t parts) {
   // With the whole list, both halves together kill every role at every stage;
   // each half alone (the odd or the even seeds) still kills each role at most
   // stages.
-  if (last - first + 1 >= kCiSeeds) {
+  if (seeds->last - seeds->first + 1 >= kCiSeeds) {
     fmt::print("[cluster sim] part {}: {} seeds, {} of 15 role@stage kills fired\n", part, runs,
                kills.size());
     CHECK(kills.size() >= 12);
