@@ -356,6 +356,13 @@ void MigrationCoordinator::step_rollback(const MigrationRecord& r, std::uint64_t
     // Never the case before Update; a voter is never taken out by a rollback.
     return finish(r, version, end, r.error);
   }
+  if (node_.peer_unreachable(r.target)) {
+    // A target that cannot be reached (often why the move stalled) would
+    // let each drop wait out the request timeout: count the attempt at once.
+    live.note = fmt::format("{} is unreachable", r.target.str());
+    if (++live.drop_attempts >= kRollbackDropAttempts) finish(r, version, end, r.error);
+    return;
+  }
   RpcRequest rpc;
   rpc.op = RpcOp::kDropShard;
   rpc.key = std::to_string(r.shard.value());

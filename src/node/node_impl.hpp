@@ -92,6 +92,8 @@ class Node::Impl final : public node::ReplicaHost,
   // the source's sides; migration_coordinator.cpp: the metadata leader's) ---
   std::shared_ptr<const ClusterMetadata> view() const;
   bool leads_metadata() const;
+  // The transport reported `peer` unreachable, and nothing came from it since.
+  bool peer_unreachable(const NodeId& peer) const { return unreachable_since_ms_.contains(peer); }
   NodeId metadata_leader() const;
   void propose_metadata(const MetadataCommand& command,
                         std::function<void(Result<MetadataResult>)> done);
