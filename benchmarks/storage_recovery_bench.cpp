@@ -1,13 +1,18 @@
 // Recovery speed: write a large WAL with sync=kNone, close, reopen, and
-// report how fast the reopen replayed it.
+// report how fast the reopen replayed it. Then restore speed: what a
+// snapshot restore costs the thread that feeds it (storage_restore_bench.hpp).
 //
 //   storage_recovery_bench [--wal-bytes=1073741824] [--keys=1000000]
-//                          [--key-bytes=16] [--value-bytes=100] [--dir=/tmp] [--quick]
+//                          [--key-bytes=16] [--value-bytes=100] [--dir=/tmp]
+//                          [--restore-keys=1048576] [--restore-value-bytes=1024]
+//                          [--restore-small-keys=1000000] [--restore-small-value-bytes=100]
+//                          [--restore-chunk-bytes=1048576] [--only=recovery|restore] [--quick]
 //
 // The WAL was just written, so it is read from the page cache: the figure is
 // the engine's replay speed (checksums, decoding, applying), not the disk's.
 #include "nodenomad/storage/storage_engine.hpp"
 #include "storage_bench_common.hpp"
+#include "storage_restore_bench.hpp"
 
 namespace nodenomad::bench {
 namespace {
@@ -51,9 +56,10 @@ std::uint64_t write_wal(const std::string& dir, std::uint64_t wal_bytes, std::ui
 }  // namespace
 }  // namespace nodenomad::bench
 
-int main(int argc, char** argv) {
-  using namespace nodenomad::bench;
-  const Flags flags(argc, argv, {"dir", "key-bytes", "keys", "value-bytes", "wal-bytes"});
+namespace nodenomad::bench {
+namespace {
+
+void run_recovery(const Flags& flags) {
   const std::uint64_t wal_bytes = flags.number("wal-bytes", 1ull << 30, 32ull << 20);
   const std::uint64_t keys = flags.number("keys", 1'000'000, 100'000);
   const auto key_bytes = static_cast<std::size_t>(flags.number("key-bytes", 16, 16));
@@ -75,5 +81,35 @@ int main(int argc, char** argv) {
              "\"seconds\":{:.3f},\"page_cache\":\"warm\"}}\n",
              stats.wal_bytes / seconds / 1e6, stats.wal_bytes / cpu / 1e6, writes / seconds,
              stats.wal_bytes, writes, stats.keys, seconds);
+}
+
+void run_restore(const Flags& flags) {
+  const std::string parent = flags.text("dir", "/tmp");
+  const std::size_t chunk_bytes = flags.number("restore-chunk-bytes", 1u << 20, 1u << 20);
+  require(chunk_bytes > 0, "--restore-chunk-bytes > 0");
+  const RestoreShape big{flags.number("restore-keys", 1u << 20, 16'384), 16,
+                         flags.number("restore-value-bytes", 1024, 1024), chunk_bytes};
+  const RestoreShape small{flags.number("restore-small-keys", 1'000'000, 100'000), 16,
+                           flags.number("restore-small-value-bytes", 100, 100), chunk_bytes};
+  JsonLine("storage_restore_machine").add("load_average_1min", load_average_1min()).print();
+  if (big.keys > 0) bench_restore(parent, big);
+  if (small.keys > 0) bench_restore(parent, small);
+}
+
+}  // namespace
+}  // namespace nodenomad::bench
+
+int main(int argc, char** argv) {
+  using namespace nodenomad::bench;
+  quiet_routine_logs();
+  const Flags flags(argc, argv,
+                    {"dir", "key-bytes", "keys", "only", "restore-chunk-bytes", "restore-keys",
+                     "restore-small-keys", "restore-small-value-bytes", "restore-value-bytes",
+                     "value-bytes", "wal-bytes"});
+  const std::string only = flags.text("only", "");
+  require(only.empty() || only == "recovery" || only == "restore",
+          "--only takes recovery or restore");
+  if (only != "restore") run_recovery(flags);
+  if (only != "recovery") run_restore(flags);
   return 0;
 }

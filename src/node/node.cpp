@@ -254,6 +254,8 @@ Status Node::Impl::open_shard_group(ShardId shard, const std::vector<NodeId>* bo
   so.clock = clock_;
   so.max_key_bytes = options_.max_key_bytes;
   so.max_value_bytes = options_.max_value_bytes;
+  // The simulation runs everything on its one scheduler thread.
+  so.restore_writer_thread = options_.background_loop == nullptr;
   NN_ASSIGN_OR_RETURN(std::unique_ptr<StorageEngine> engine, StorageEngine::open(so));
   std::shared_ptr<StorageEngine> storage(std::move(engine));
   node::ReplicaParts parts;

@@ -66,6 +66,7 @@ Status SimNode::start() {
   StorageOptions options;
   options.mode = StorageMode::kReplicated;
   options.dir = kDataDir;
+  options.restore_writer_thread = false;  // one thread: deterministic
   options.file_system = &fs_;
   options.clock = &clock_;
   options.snapshot_record_bytes = 256;  // several records even for a small state

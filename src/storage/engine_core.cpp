@@ -302,19 +302,22 @@ Status EngineCore::replace_buckets(const std::vector<std::uint32_t>& buckets,
     applied = state_->last_applied();
   }
   NN_ASSIGN_OR_RETURN(BucketImport import, parse_bucket_export(chunks, set, applied, limits_));
-  std::vector<RecordRef> current;
+  // The buckets' current keys, from the hashes cached in the table's slots
+  // (no record is read). The pointers hold until the map changes, and only
+  // this thread changes it.
+  std::vector<const Record*> replaced;
   {
     std::shared_lock lock(state_mu_);
-    current = state_->map().capture();
+    replaced = records_in_buckets(state_->map(), set);
   }
-  const std::vector<RecordRef> replaced = keep_records_in(std::move(current), set);
   const std::size_t keys_in = import.records.size();
   {
     std::unique_lock lock(state_mu_);
     NN_ASSERT(state_.get() == state_seen && state_->last_applied() == applied,
               "replace_buckets ran concurrently with apply or restore");
     KvMap& map = state_->map();
-    for (const RecordRef& r : replaced) map.erase(r->key());
+    // A removed record is freed here, or kept for a capture that may point at it.
+    for (const Record* r : replaced) map.erase(r->key());
     for (RecordRef& r : import.records) map.put(std::move(r));
     state_->set_version_floor(import.version_floor);
   }
@@ -322,7 +325,7 @@ Status EngineCore::replace_buckets(const std::vector<std::uint32_t>& buckets,
       fmt::format("replaced {} buckets at index {}: {} keys out, {} in, version floor {}",
                   set.count(), applied.value(), replaced.size(), keys_in,
                   import.version_floor));
-  return Status::ok();  // the replaced records are freed here, outside the lock
+  return Status::ok();
 }
 
 void EngineCore::enter_failed(const Status& reason) {

@@ -66,6 +66,10 @@ class EngineCore {
   Status install_restored(std::unique_ptr<KvState> state, std::unique_ptr<WritableFile> file,
                           const std::string& temp_path);
 
+  // Puts the engine in the failed state for good, after a failed WAL write
+  // or fsync (a restore sink calls it when its file's sync fails).
+  void enter_failed(const Status& reason);
+
   // Digests and bucket repair (storage_engine.hpp says the contracts).
   std::shared_ptr<const StateCapture> capture() const;
   Status replace_buckets(const std::vector<std::uint32_t>& buckets,
@@ -85,7 +89,6 @@ class EngineCore {
   Status snapshot_impl(bool then_drive);
   // Writes the snapshot file of `captured`, then removes what it covers.
   Status write_snapshot_and_compact(std::shared_ptr<const CapturedState> captured);
-  void enter_failed(const Status& reason);
   std::string wal_dir() const { return options_.wal_dir.empty() ? options_.dir : options_.wal_dir; }
   bool standalone() const { return options_.mode == StorageMode::kStandalone; }
 

@@ -4,6 +4,7 @@
 
 #include "nodenomad/logging.hpp"
 #include "storage/engine_core.hpp"
+#include "storage/restore_writer.hpp"
 #include "storage/snapshot.hpp"
 #include "storage/snapshot_format.hpp"
 #include "storage/wal_format.hpp"
@@ -250,28 +251,31 @@ namespace {
 
 // Receives a snapshot stream: parses it as it arrives (so a bad stream is
 // refused early and memory stays at one record plus the new state) and, with
-// a directory, writes it to a temp file that becomes the snapshot file.
+// a directory, hands it to a RestoreFileWriter for a temp file that becomes
+// the snapshot file. The parse runs on the calling thread (it builds the new
+// state); the file is written on the writer's thread unless the options say
+// otherwise.
 class RestoreSink final : public SnapshotSink {
  public:
   RestoreSink(EngineCore& core, LogIndex index, KvLimits limits,
-              std::unique_ptr<WritableFile> file, std::string temp_path, FileSystem& fs)
+              std::unique_ptr<RestoreFileWriter> writer, std::string temp_path, FileSystem& fs)
       : core_(core),
         index_(index),
         parser_(limits, fmt::format("restore at index {}", index.value())),
-        file_(std::move(file)),
+        writer_(std::move(writer)),
         temp_path_(std::move(temp_path)),
         fs_(fs) {}
 
   ~RestoreSink() override {
-    if (file_ == nullptr) return;
-    (void)file_->close();
+    if (writer_ == nullptr) return;
+    writer_.reset();               // joins the writer thread and closes the file first
     (void)fs_.remove(temp_path_);  // best effort; open() removes leftovers too
   }
 
   Status write_chunk(std::string_view chunk) override {
     if (done_) return Status::invalid_argument("write_chunk after finish");
     NN_RETURN_IF_ERROR(parser_.feed(chunk));
-    if (file_ != nullptr) NN_RETURN_IF_ERROR(file_->append(chunk));
+    if (writer_ != nullptr) NN_RETURN_IF_ERROR(checked(writer_->append(chunk)));
     return Status::ok();
   }
 
@@ -282,18 +286,36 @@ class RestoreSink final : public SnapshotSink {
       return Status::corruption(fmt::format("restore at index {} received a snapshot of index {}",
                                             index_.value(), state->last_applied().value()));
     }
+    std::unique_ptr<WritableFile> file;
+    if (writer_ != nullptr) {
+      Result<std::unique_ptr<WritableFile>> written = writer_->finish();
+      if (!written.is_ok()) return checked(written.status());
+      file = std::move(written).value();
+    }
     done_ = true;
-    return core_.install_restored(std::move(state), std::move(file_), temp_path_);
+    writer_.reset();
+    return core_.install_restored(std::move(state), std::move(file), temp_path_);
   }
 
  private:
+  // A failed sync fails the engine, as a failed fsync anywhere does; a
+  // failed write only fails this restore.
+  Status checked(Status status) {
+    if (!status.is_ok() && writer_->sync_failed() && !reported_sync_failure_) {
+      reported_sync_failure_ = true;
+      core_.enter_failed(status);
+    }
+    return status;
+  }
+
   EngineCore& core_;
   LogIndex index_;
   SnapshotParser parser_;
-  std::unique_ptr<WritableFile> file_;
+  std::unique_ptr<RestoreFileWriter> writer_;  // null without a directory
   std::string temp_path_;
   FileSystem& fs_;
   bool done_ = false;
+  bool reported_sync_failure_ = false;
 };
 
 }  // namespace
@@ -306,14 +328,19 @@ Result<std::unique_ptr<SnapshotSink>> EngineCore::begin_restore(LogIndex index) 
   if (failed_.load(std::memory_order_acquire)) {
     return Status::failed("the storage engine is failed");
   }
-  std::unique_ptr<WritableFile> file;
+  std::unique_ptr<RestoreFileWriter> writer;
   std::string temp_path;
   if (persistent_) {
     temp_path = join_path(options_.dir, restore_temp_name(index));
-    NN_ASSIGN_OR_RETURN(file, fs_.open_writable(temp_path, WriteMode::kTruncate));
+    NN_ASSIGN_OR_RETURN(auto file, fs_.open_writable(temp_path, WriteMode::kTruncate));
+    RestoreWriterOptions writer_options;
+    writer_options.use_thread = options_.restore_writer_thread;
+    writer_options.max_queued_bytes = options_.restore_max_queued_bytes;
+    writer_options.sync_every_bytes = options_.restore_sync_every_bytes;
+    writer = std::make_unique<RestoreFileWriter>(std::move(file), writer_options);
   }
   return std::unique_ptr<SnapshotSink>(
-      std::make_unique<RestoreSink>(*this, index, limits_, std::move(file), temp_path, fs_));
+      std::make_unique<RestoreSink>(*this, index, limits_, std::move(writer), temp_path, fs_));
 }
 
 Status EngineCore::install_restored(std::unique_ptr<KvState> state,

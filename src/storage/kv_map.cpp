@@ -2,6 +2,157 @@
 
 namespace nodenomad::storage {
 
+// How many graveyards of one map are alive, and what waits for the last of
+// them. Shared by the map and its graveyards (it outlives the map if they do).
+//
+// Why it exists: when the map finds its newest graveyard gone, every capture
+// is gone, but the threads that dropped them may still be inside the
+// graveyards' destructors, and the map must not free a record they read
+// until it is ordered after them. Every graveyard's destructor ends in
+// graveyard_gone(), under mu_; the map's dispose() takes mu_ too, so once it
+// sees no graveyard alive, everything the captures' threads did happens
+// before what the map does next. Until then, the record (or table) is parked
+// here and freed by the last graveyard to go.
+class KvMap::Census {
+ public:
+  ~Census() {
+    for (Record* record : parked_records_) record->release();  // none: the last graveyard took them
+  }
+
+  std::size_t parked() {
+    std::lock_guard lock(mu_);
+    return parked_records_.size() + parked_tables_.size();
+  }
+
+  void graveyard_born() {
+    std::lock_guard lock(mu_);
+    ++live_;
+  }
+
+  void graveyard_gone() {
+    std::vector<Record*> records;
+    std::vector<SlotSet> tables;
+    {
+      std::lock_guard lock(mu_);
+      NN_ASSERT(live_ > 0, "more graveyards gone than born");
+      if (--live_ == 0) {
+        records.swap(parked_records_);
+        tables.swap(parked_tables_);
+      }
+    }
+    for (Record* record : records) record->release();
+  }  // the parked tables are freed here, outside the lock
+
+  // Frees `record` (a reference the map gave up) now if no graveyard is
+  // alive, else parks it for the last one. True if none is alive.
+  bool dispose(Record* record) {
+    {
+      std::lock_guard lock(mu_);
+      if (live_ > 0) {
+        parked_records_.push_back(record);
+        return false;
+      }
+    }
+    record->release();
+    return true;
+  }
+  bool dispose(SlotSet&& table) {
+    std::lock_guard lock(mu_);
+    if (live_ == 0) return true;  // the caller frees it
+    parked_tables_.push_back(std::move(table));
+    return false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::uint64_t live_ = 0;                // guarded by mu_
+  std::vector<Record*> parked_records_;   // guarded by mu_; one reference each
+  std::vector<SlotSet> parked_tables_;    // guarded by mu_
+};
+
+// Keeps alive the records that left a map while a capture might still point
+// at them (kv_map.hpp). Owned by the captures taken since it was the newest
+// graveyard and by the graveyard just older than it; the map only points at
+// the newest one, weakly.
+//
+// Thread safety: records_ and tables_ are filled only by the map, under its
+// exclusive access, while it holds a reference; they are emptied by the
+// destructor, which runs on the thread that drops the last reference. newer_
+// is set once, by the map, and read by older graveyards' destructors on any
+// thread: link_mu_ guards it.
+class KvMap::Graveyard {
+ public:
+  explicit Graveyard(std::shared_ptr<Census> census) : census_(std::move(census)) {
+    census_->graveyard_born();
+  }
+  Graveyard(const Graveyard&) = delete;
+  Graveyard& operator=(const Graveyard&) = delete;
+  ~Graveyard();
+
+  void add(Record* record) { records_.push_back(record); }
+  void add(SlotSet&& table) { tables_.push_back(std::move(table)); }
+  bool empty() const { return records_.empty() && tables_.empty(); }
+  std::size_t size() const { return records_.size() + tables_.size(); }
+  void link_newer(std::shared_ptr<Graveyard> newer) {
+    std::lock_guard lock(link_mu_);
+    NN_ASSERT(newer_ == nullptr, "a graveyard linked twice");
+    newer_ = std::move(newer);
+  }
+
+ private:
+  // Takes next's link to the graveyard after it if `next` is this thread's
+  // alone, so that dropping `next` does not recurse down the chain.
+  static std::shared_ptr<Graveyard> unlink_if_sole_owner(std::shared_ptr<Graveyard>& next);
+
+  const std::shared_ptr<Census> census_;
+  std::vector<Record*> records_;  // one reference each
+  std::vector<SlotSet> tables_;   // whole tables of cleared or destroyed maps
+  std::mutex link_mu_;
+  std::shared_ptr<Graveyard> newer_;
+};
+
+KvMap::Graveyard::~Graveyard() {
+  // Drop the chain of newer graveyards iteratively: a chain may be as long
+  // as the captures taken while the oldest one lived, too deep to recurse.
+  std::shared_ptr<Graveyard> next = std::move(newer_);  // ours alone: we are dying
+  while (next != nullptr) {
+    std::shared_ptr<Graveyard> after = unlink_if_sole_owner(next);
+    if (after == nullptr) break;  // shared, or the newest: just drop our reference
+    next = std::move(after);      // frees the previous one here, with no chain left to recurse
+  }
+  next.reset();
+  for (Record* record : records_) record->release();
+  tables_.clear();
+  if (graveyard_dying_hook_for_testing != nullptr) graveyard_dying_hook_for_testing();
+  census_->graveyard_gone();  // last: after everything this graveyard freed
+}
+
+std::shared_ptr<KvMap::Graveyard> KvMap::Graveyard::unlink_if_sole_owner(
+    std::shared_ptr<Graveyard>& next) {
+  std::lock_guard lock(next->link_mu_);
+  // Unlinked, it may be the map's newest graveyard, which the map can still
+  // hand to a new capture: leave it alone. Linked, nothing can take a new
+  // reference to it (the map only hands out its newest), so a count of one
+  // (ours) cannot grow again and the link is ours to take.
+  if (next->newer_ == nullptr || next.use_count() != 1) return nullptr;
+  return std::move(next->newer_);
+}
+
+KvMap::~KvMap() {
+  if (slots_.empty() || !graveyards_alive_) return;  // the members free the records
+  by_expiry_.clear();
+  retire_table();
+}
+
+void KvMap::retire_table() {
+  if (std::shared_ptr<Graveyard> grave = newest_grave_.lock()) {
+    grave->add(std::move(slots_));  // O(1): the captures free the records
+  } else if (census_->dispose(std::move(slots_))) {
+    graveyards_alive_ = false;  // none left: freed just below
+  }                             // else parked, for the last graveyard to free
+  slots_ = SlotSet();
+}
+
 void KvMap::index_added(const Record& record) {
   bytes_ += record.footprint();
   if (record.has_expiry()) by_expiry_.insert(&record);
@@ -15,31 +166,88 @@ void KvMap::index_removed(const Record& record) {
   }
 }
 
+const Record* KvMap::admit(const RecordRef& record) const {
+  NN_ASSERT(record, "a null record put in the map");
+  record->set_map_epoch(epoch_);
+  return record.get();
+}
+
+void KvMap::retire(Record* record) {
+  // Entered in this epoch: no capture was taken since, none points at it.
+  // No graveyard alive since the census said so: no capture at all.
+  if (record->map_epoch() == epoch_ || !graveyards_alive_) {
+    record->release();
+    return;
+  }
+  if (std::shared_ptr<Graveyard> grave = newest_grave_.lock()) {
+    grave->add(record);
+    return;
+  }
+  // Every capture is gone, but maybe not yet every graveyard's destructor.
+  if (census_->dispose(record)) graveyards_alive_ = false;
+}
+
 void KvMap::put(const Spot& spot, RecordRef record) {
   NN_ASSERT(record && record->key() == spot.key_.key, "put of a record at another key's spot");
+  admit(record);
   // Old out before new in: the expiry index compares (expiry, key), so an
   // old and a new record with the same expiry are "equal" there.
   if (spot.found_) {
     index_removed(*spot.it_->ref);
     index_added(*record);
-    spot.it_->ref = std::move(record);  // the old record dies here unless a snapshot holds it
+    Record* old = spot.it_->ref.detach();
+    spot.it_->ref = std::move(record);
+    retire(old);
     return;
   }
   index_added(*record);
   slots_.insert(Slot{std::move(record), spot.key_.hash});
 }
 
+void KvMap::put(RecordRef record) {
+  const Spot spot = locate(record->key());  // before `record` is moved from
+  put(spot, std::move(record));
+}
+
+bool KvMap::insert_new(RecordRef record) {
+  const Record* added = admit(record);
+  const std::size_t hash = hash_key(added->key());
+  // insert() probes once; if the key is there, the temporary Slot (and the
+  // record with it) is dropped and the map is unchanged.
+  if (!slots_.insert(Slot{std::move(record), hash}).second) return false;
+  index_added(*added);
+  return true;
+}
+
 bool KvMap::erase(const Spot& spot) {
   if (!spot.found_) return false;
   index_removed(*spot.it_->ref);
+  Record* old = spot.it_->ref.detach();
   slots_.erase(spot.it_);
+  retire(old);
   return true;
 }
 
 void KvMap::clear() {
   by_expiry_.clear();
+  bytes_ = 0;
+  if (slots_.empty() || !graveyards_alive_) {
+    slots_.clear();
+    return;
+  }
+  retire_table();
+}
+
+std::vector<RecordRef> KvMap::take_all() {
+  NN_ASSERT(!graveyards_alive_ || newest_grave_.expired(),
+            "take_all() of a map with a capture alive");
+  std::vector<RecordRef> records;
+  records.reserve(slots_.size());
+  for (const Slot& slot : slots_) records.push_back(std::move(slot.ref));
+  by_expiry_.clear();
   slots_.clear();
   bytes_ = 0;
+  return records;
 }
 
 void KvMap::collect_due(std::int64_t now_ms, std::size_t max_keys,
@@ -51,11 +259,47 @@ void KvMap::collect_due(std::int64_t now_ms, std::size_t max_keys,
   }
 }
 
-std::vector<RecordRef> KvMap::capture() const {
-  std::vector<RecordRef> refs;
-  refs.reserve(slots_.size());
-  for (const Slot& slot : slots_) refs.push_back(slot.ref);
-  return refs;
+void KvMap::advance_epoch() const {
+  if (epoch_ != UINT32_MAX) {
+    ++epoch_;
+    return;
+  }
+  // Once every 2^32 captures: a record stamped with an epoch long gone must
+  // not look new when the counter comes round to it again, so every record
+  // in the map is stamped 0, an epoch the counter never takes.
+  for (const Slot& slot : slots_) slot.ref->set_map_epoch(0);
+  epoch_ = 1;
+}
+
+std::size_t KvMap::parked_for_testing() const {
+  return census_ == nullptr ? 0 : census_->parked();
+}
+
+std::size_t KvMap::newest_graveyard_size_for_testing() const {
+  const std::shared_ptr<Graveyard> grave = newest_grave_.lock();
+  return grave == nullptr ? 0 : grave->size();
+}
+
+KvMap::Capture KvMap::capture() const {
+  Capture captured;
+  std::lock_guard lock(capture_mu_);
+  if (census_ == nullptr) census_ = std::make_shared<Census>();
+  graveyards_alive_ = true;
+  std::shared_ptr<Graveyard> grave = newest_grave_.lock();
+  if (grave == nullptr || !grave->empty()) {
+    // A fresh graveyard, unless the newest holds nothing yet: sharing an
+    // empty one costs nothing, sharing a full one would keep its records
+    // alive as long as this capture.
+    auto fresh = std::make_shared<Graveyard>(census_);
+    if (grave != nullptr) grave->link_newer(fresh);
+    newest_grave_ = fresh;
+    grave = std::move(fresh);
+  }
+  advance_epoch();
+  captured.keep_alive_ = std::move(grave);
+  captured.records_.reserve(slots_.size());
+  for (const Slot& slot : slots_) captured.records_.push_back(slot.ref.get());
+  return captured;
 }
 
 }  // namespace nodenomad::storage

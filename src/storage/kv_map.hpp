@@ -2,15 +2,49 @@
 // that carry an expiry (so due keys are found without scanning every key).
 //
 // Keys are binary-safe. The map holds one reference per record; the key bytes
-// live in the record itself (the map slot is one pointer), and the hash is
-// xxh3 over the key. A snapshot is capture(): a list of references to every
-// current record, cheap because records are immutable (record.hpp).
+// live in the record itself (the map slot is a pointer and the key's hash),
+// and the hash is xxh3 over the key.
 //
-// Thread safety: none. The engine guards a KvMap with its state lock (reads
-// shared, applies exclusive).
+// Captures. A snapshot is capture(): the pointers of every current record,
+// copied from the slot array without touching a record (no reference count
+// changes, so no cache miss per record: O(slots), read in order). Records are
+// immutable (record.hpp), so what keeps a capture right while writes go on
+// is only that the records it points at stay alive. The map does that with
+// graveyards:
+//   - a capture holds the newest graveyard of its time; each graveyard holds
+//     the next newer one, so a capture keeps every graveyard from its own to
+//     the newest alive;
+//   - a record that leaves the map (replaced or erased), if a capture may
+//     point at it, goes into the newest graveyard instead of being freed; so
+//     does the whole slot table when the map is cleared or destroyed;
+//   - when the last capture holding a graveyard dies, the graveyard frees
+//     its records and lets go of the next one, on whichever thread that is;
+//   - a record that leaves after the last capture died, while the threads
+//     that dropped the captures may still be freeing graveyards, waits with
+//     the map's census of graveyards and is freed by the last of them (or at
+//     once if none is left), so that it is never freed before a thread that
+//     read it is done (the census's mutex orders the two).
+// "May point at it": each record is stamped, when it enters the map, with
+// the map's capture epoch, which every capture advances. A record that
+// leaves in the epoch it entered was never captured and is freed at once, so
+// a key rewritten many times while a capture lives keeps at most one old
+// record per capture taken since, not one per write. With no graveyard alive
+// (no capture alive) every record that leaves is freed at once. The epoch is
+// 32 bits: when it wraps, once every 2^32 captures, capture() restamps every
+// record in the map (the only time a capture touches the records). The stamp
+// is written by put() (exclusive access) and by that restamp (capture_mu_
+// held), and read only by the map: no reader of the record's value sees it.
+//
+// Thread safety: none for the map itself; the engine guards a KvMap with its
+// state lock (reads and capture() shared, everything else exclusive).
+// capture() may run on several threads at once (they serialize on a mutex of
+// the map's own). A Capture and the records it points at may be read on any
+// thread, while the map changes and after it is destroyed.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string_view>
 #include <vector>
@@ -29,8 +63,9 @@ class KvMap {
     // place: the hash and equality depend only on the key bytes, which the
     // old and new record share.
     mutable RecordRef ref;
-    // The key's hash, kept so that growing the table never reads a record
-    // (a cache miss per key otherwise).
+    // The key's hash (XXH3_64 of the key), kept so that growing the table
+    // never reads a record (a cache miss per key otherwise), and so that a
+    // key's digest bucket is read from the slot (shard_digest.hpp).
     std::size_t hash;
   };
   // A key with its hash computed once, for lookups that are followed by an
@@ -62,13 +97,39 @@ class KvMap {
     }
   };
   using SlotSet = boost::unordered_flat_set<Slot, SlotHash, SlotEqual>;
+  class Graveyard;
+  class Census;
+  static_assert(sizeof(std::size_t) == 8, "slots cache the whole 64-bit XXH3 of the key");
 
  public:
   KvMap() = default;
+  // Hands the records to the newest graveyard if a capture is alive.
+  ~KvMap();
   KvMap(const KvMap&) = delete;
   KvMap& operator=(const KvMap&) = delete;
-  KvMap(KvMap&&) = default;
-  KvMap& operator=(KvMap&&) = default;
+
+  // A point-in-time list of the records of a map (capture()). Immutable;
+  // may be read on any thread and outlive the map. Move-only: share it
+  // through a shared_ptr of its owner (CapturedState).
+  class Capture {
+   public:
+    Capture() = default;
+    Capture(Capture&&) noexcept = default;
+    Capture& operator=(Capture&&) noexcept = default;
+    Capture(const Capture&) = delete;
+    Capture& operator=(const Capture&) = delete;
+    ~Capture() = default;  // records_ first, then the graveyards that keep them
+
+    // Every record current at capture time, in unspecified order; valid
+    // while this Capture lives.
+    const std::vector<const Record*>& records() const { return records_; }
+    std::size_t size() const { return records_.size(); }
+
+   private:
+    friend class KvMap;
+    std::shared_ptr<Graveyard> keep_alive_;  // declared first: destroyed last
+    std::vector<const Record*> records_;
+  };
 
   // A key's place in the map, found or not, with its hash: a put() or
   // erase() at a Spot needs neither a second hash nor a second probe.
@@ -103,15 +164,19 @@ class KvMap {
   // since), replacing the record found there if any.
   void put(const Spot& spot, RecordRef record);
   // Inserts `record`, replacing any record with the same key.
-  void put(RecordRef record) {
-    const Spot spot = locate(record->key());  // before `record` is moved from
-    put(spot, std::move(record));
-  }
+  void put(RecordRef record);
+  // Inserts `record` if no record has its key and answers true; otherwise
+  // drops `record`, changes nothing and answers false (one hash, one probe).
+  bool insert_new(RecordRef record);
   // Removes the record found at `spot`, if any; false if there was none.
   bool erase(const Spot& spot);
   bool erase(std::string_view key) { return erase(locate(key)); }
   void clear();
   void reserve(std::size_t keys) { slots_.reserve(keys); }
+  // Moves every record out (the map is left empty), for a map that was never
+  // captured or whose captures are gone: a staging map handing its records
+  // to another.
+  std::vector<RecordRef> take_all();
 
   std::size_t size() const { return slots_.size(); }
   // Bytes of keys, values and record headers held (not counting the table).
@@ -123,8 +188,33 @@ class KvMap {
   void collect_due(std::int64_t now_ms, std::size_t max_keys,
                    std::vector<const Record*>& out) const;
 
-  // References to every record, in unspecified order.
-  std::vector<RecordRef> capture() const;
+  // Every current record, kept alive for as long as the Capture lives,
+  // whatever is written, removed or cleared later, and after the map is
+  // destroyed. O(slots): copies the pointers out of the slot array and never
+  // touches a record (except at the epoch's wraparound, above). Shared
+  // access is enough (the engine's shared state lock).
+  Capture capture() const;
+
+  // Appends the record of every slot whose cached key hash (XXH3_64 of the
+  // key) satisfies keep(hash). Reads the slot array only. The pointers are
+  // valid until the next mutation of the map.
+  template <typename KeepHash>
+  void collect_by_hash(KeepHash&& keep, std::vector<const Record*>& out) const {
+    for (const Slot& slot : slots_) {
+      if (keep(static_cast<std::uint64_t>(slot.hash))) out.push_back(slot.ref.get());
+    }
+  }
+
+  // Tests only: the capture epoch (set it to reach the wraparound); the
+  // records and tables kept in the newest graveyard (0 if none is alive);
+  // those parked with the census; and a function every graveyard's
+  // destructor calls after freeing what it kept, before it reports to the
+  // census (set it while no graveyard can die).
+  void set_capture_epoch_for_testing(std::uint32_t epoch) { epoch_ = epoch; }
+  std::uint32_t capture_epoch() const { return epoch_; }
+  std::size_t newest_graveyard_size_for_testing() const;
+  std::size_t parked_for_testing() const;
+  static inline void (*graveyard_dying_hook_for_testing)() = nullptr;
 
  private:
   // The expiry index orders by (expiry, key); it points at records the map
@@ -138,10 +228,34 @@ class KvMap {
 
   void index_added(const Record& record);
   void index_removed(const Record& record);
+  // A record enters the map: stamped with the current epoch.
+  const Record* admit(const RecordRef& record) const;
+  // A record that left the map (its reference now owned by the caller):
+  // kept in the newest graveyard if a capture may point at it, else freed.
+  void retire(Record* record);
+  // The whole table leaves the map (clear, destruction) with a graveyard
+  // alive: kept for the captures, or parked with the census.
+  void retire_table();
+  // Moves to the next capture epoch; at the wrap, restamps every record.
+  void advance_epoch() const;
 
   SlotSet slots_;
   std::set<const Record*, ExpiryLess> by_expiry_;
   std::uint64_t bytes_ = 0;
+
+  // Capture bookkeeping. capture() changes these under shared access, so
+  // it holds capture_mu_; every other member function has exclusive access.
+  mutable std::mutex capture_mu_;
+  // The graveyard of the newest capture, alive while any capture (or an
+  // older graveyard) holds it.
+  mutable std::weak_ptr<Graveyard> newest_grave_;
+  // Counts the map's graveyards (created by the first capture).
+  mutable std::shared_ptr<Census> census_;
+  // False until a capture is taken, and again once the census has seen
+  // every graveyard gone: then records leave the map straight to free().
+  mutable bool graveyards_alive_ = false;
+  // 1 .. 2^32 - 1; records stamped 0 predate the last wraparound.
+  mutable std::uint32_t epoch_ = 1;
 };
 
 }  // namespace nodenomad::storage

@@ -1,22 +1,26 @@
 // Record: one key's current value, immutable once built, reference counted.
 //
-// Why immutable and counted: a snapshot (for the snapshot file, for Raft, for
-// a migration stream) is a list of references to the records that were
-// current when it was taken. A write never changes a record; it builds a new
-// one and swaps it into the map, so the snapshot keeps seeing the old one
-// while writes go on, without copying any key or value.
+// Why immutable: a snapshot (for the snapshot file, for Raft, for a
+// migration stream, for a digest) is a capture of the KvMap: a list of
+// pointers to the records that were current when it was taken. A write never
+// changes a record; it builds a new one and swaps it into the map, and the
+// map keeps the old one alive for as long as a capture may read it
+// (kv_map.hpp: graveyards), so the capture keeps seeing it while writes go
+// on, without copying any key or value.
 //
 // Memory layout: one allocation per record, the fixed fields followed by the
 // key bytes and then the value bytes.
 //
-//   +------+-----------+-------------+-------+---------+-----------+-----+-------+
-//   | refs | key_bytes | value_bytes | flags | version | expiry_ms | key | value |
-//   | u32  | u32       | u32         | u32   | u64     | i64       |     |       |
-//   +------+-----------+-------------+-------+---------+-----------+-----+-------+
+//   +------+-----------+-----------------+-----------+---------+-----------+-----+-------+
+//   | refs | key_bytes | value_bytes:31  | map_epoch | version | expiry_ms | key | value |
+//   | u32  | u32       | has_expiry:1    | u32       | u64     | i64       |     |       |
+//   +------+-----------+-----------------+-----------+---------+-----------+-----+-------+
 //
-// Thread safety: the fields are written only by create(); after that any
-// thread may read them. The count is atomic, so references may be dropped on
-// any thread (a snapshot stream dies on the migration thread).
+// Thread safety: the fields are written only by create(), except map_epoch,
+// which belongs to the KvMap holding the record and is read and written only
+// by that map (under the engine's state lock); after create() any thread may
+// read the others. The count is atomic, so references may be dropped on any
+// thread (a capture dies on a migration or digest thread).
 #pragma once
 
 #include <atomic>
@@ -42,12 +46,17 @@ class Record {
   std::string_view key() const { return {data(), key_bytes_}; }
   std::string_view value() const { return {data() + key_bytes_, value_bytes_}; }
   std::uint64_t version() const { return version_; }
-  bool has_expiry() const { return (flags_ & kHasExpiry) != 0; }
+  bool has_expiry() const { return has_expiry_ != 0; }
   std::int64_t expiry_ms() const { return expiry_ms_; }
   // Expired at `now_ms`: an expiry at or before now hides the key.
   bool expired_at(std::int64_t now_ms) const { return has_expiry() && expiry_ms_ <= now_ms; }
   // Bytes this record accounts for in the engine's statistics.
   std::size_t footprint() const { return sizeof(Record) + key_bytes_ + value_bytes_; }
+
+  // The capture epoch of the map holding this record when it was put there
+  // (kv_map.hpp). Touched only by that map, which says when.
+  std::uint32_t map_epoch() const { return map_epoch_; }
+  void set_map_epoch(std::uint32_t epoch) const { map_epoch_ = epoch; }
 
   void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() {
@@ -61,16 +70,18 @@ class Record {
   Record& operator=(const Record&) = delete;
 
  private:
-  static constexpr std::uint32_t kHasExpiry = 1;
+  // Values are far below this (every path that builds a record bounds them by
+  // the 64 MiB record limit); the top bit of the length word is has_expiry.
+  static constexpr std::size_t kMaxValueBytes = (std::size_t{1} << 31) - 1;
 
   Record(std::string_view key, std::string_view value, std::uint64_t version, bool has_expiry,
          std::int64_t expiry_ms)
       : key_bytes_(static_cast<std::uint32_t>(key.size())),
         value_bytes_(static_cast<std::uint32_t>(value.size())),
-        flags_(has_expiry ? kHasExpiry : 0),
+        has_expiry_(has_expiry ? 1 : 0),
         version_(version),
         expiry_ms_(has_expiry ? expiry_ms : 0) {
-    NN_ASSERT(key.size() <= UINT32_MAX && value.size() <= UINT32_MAX, "record too large");
+    NN_ASSERT(key.size() <= UINT32_MAX && value.size() <= kMaxValueBytes, "record too large");
     char* out = const_cast<char*>(data());
     if (!key.empty()) std::char_traits<char>::copy(out, key.data(), key.size());
     if (!value.empty()) std::char_traits<char>::copy(out + key.size(), value.data(), value.size());
@@ -81,8 +92,11 @@ class Record {
 
   std::atomic<std::uint32_t> refs_{1};
   std::uint32_t key_bytes_;
-  std::uint32_t value_bytes_;
-  std::uint32_t flags_;
+  std::uint32_t value_bytes_ : 31;
+  std::uint32_t has_expiry_ : 1;
+  // Not part of the record's value: a separate memory location from the
+  // fields above, so that the map may stamp it while other threads read them.
+  mutable std::uint32_t map_epoch_ = 0;
   std::uint64_t version_;
   std::int64_t expiry_ms_;
 };
@@ -100,6 +114,8 @@ class RecordRef {
     if (record_ != nullptr) record_->add_ref();
   }
   RecordRef(RecordRef&& other) noexcept : record_(std::exchange(other.record_, nullptr)) {}
+  // Gives up the reference without dropping it: the caller now owns it.
+  Record* detach() { return std::exchange(record_, nullptr); }
   RecordRef& operator=(RecordRef other) noexcept {
     std::swap(record_, other.record_);
     return *this;

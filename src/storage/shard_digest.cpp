@@ -13,10 +13,11 @@
 namespace nodenomad {
 namespace {
 
-// The bucket is the top byte of the key's hash: the hash the KvMap keeps for
-// its table too, so a key's bucket could be read from its table slot.
-constexpr int kBucketShift = 56;
-static_assert(kDigestBuckets == 1u << (64 - kBucketShift), "buckets are the hash's top byte");
+// The bucket is the top byte of the key's hash (digest_bucket_of_hash): the
+// hash the KvMap keeps in its table slots too, so replace_buckets finds a
+// bucket's keys from the slots alone.
+static_assert(digest_bucket_of_hash(~std::uint64_t{0}) == kDigestBuckets - 1,
+              "buckets are the hash's top byte");
 
 constexpr std::uint64_t kRootSeed = 0x4e4e53442d726f6fULL;  // "NNSD-roo"
 constexpr std::uint32_t kDigestMagic = 0x44534e4eu;           // "NNSD" in little endian
@@ -46,7 +47,7 @@ Status corrupt_digest(std::string_view what, std::size_t offset) {
 }  // namespace
 
 std::uint32_t digest_bucket(std::string_view key) {
-  return static_cast<std::uint32_t>(XXH3_64bits(key.data(), key.size()) >> kBucketShift);
+  return digest_bucket_of_hash(XXH3_64bits(key.data(), key.size()));
 }
 
 std::uint64_t digest_record_hash(std::string_view key, std::string_view value,
@@ -153,16 +154,14 @@ ShardDigest StateCapture::digest() const {
   ShardDigest d;
   d.index = captured_->index;
   d.version_floor = captured_->version_floor;
-  const std::vector<storage::RecordRef>& records = captured_->records;
+  const std::vector<const storage::Record*>& records = captured_->records.records();
   const std::size_t n = records.size();
   for (std::size_t i = 0; i < n; ++i) {
-    if (i + kDigestPrefetchRecords < n) {
-      __builtin_prefetch(records[i + kDigestPrefetchRecords].get());
-    }
+    if (i + kDigestPrefetchRecords < n) __builtin_prefetch(records[i + kDigestPrefetchRecords]);
     const storage::Record& r = *records[i];
     const std::string_view key = r.key();
     const std::uint64_t key_hash = XXH3_64bits(key.data(), key.size());
-    d.buckets[key_hash >> kBucketShift] +=
+    d.buckets[digest_bucket_of_hash(key_hash)] +=
         record_hash(key_hash, r.value(), r.version(), r.has_expiry(), r.expiry_ms());
     d.bytes += key.size() + r.value().size();
   }

@@ -92,7 +92,7 @@ Result<std::string> SnapshotStream::next_chunk(std::size_t max_bytes) {
 
 void SnapshotStream::encode_next_record() {
   payload_.clear();
-  const std::vector<RecordRef>& records = captured_->records;
+  const std::vector<const Record*>& records = captured_->records.records();
   switch (stage_) {
     case Stage::kHeader:
       put_u8(payload_, kSnapshotKindHeader);
@@ -180,8 +180,10 @@ Status SnapshotParser::parse_entries(std::string_view payload, std::uint64_t off
       case EntryRead::kTruncated: return corrupt(offset, fmt::format("entry {} truncated", i));
       case EntryRead::kMalformed: return corrupt(offset, fmt::format("entry {} malformed", i));
     }
-    if (state_->map().find(entry.key) != nullptr) return corrupt(offset, "a key appears twice");
-    state_->map().put(entry.make_record());
+    // One hash and one probe per key: the insert itself finds a duplicate.
+    if (!state_->map().insert_new(entry.make_record())) {
+      return corrupt(offset, "a key appears twice");
+    }
   }
   if (!reader.done()) return corrupt(offset, "bytes after the last entry");
   keys_read_ += count;
@@ -202,49 +204,6 @@ Status SnapshotParser::parse_trailer(std::string_view payload, std::uint64_t off
   }
   trailer_seen_ = true;
   return Status::ok();
-}
-
-Status FramedRecordReader::feed(std::string_view bytes, const OnRecord& on_record) {
-  // Parse straight from `bytes` when nothing is pending; copy only the
-  // incomplete record at the end.
-  std::string_view data = bytes;
-  if (!partial_.empty()) {
-    partial_.append(bytes);
-    data = partial_;
-  }
-  std::size_t pos = 0;
-  // A stream has no torn tail: its owner refuses an incomplete last record.
-  Status status;
-  while (data.size() - pos >= record::kHeaderBytes) {
-    const std::uint64_t at = stream_offset_ + pos;
-    const char* header = data.data() + pos;
-    const std::uint32_t length = load_u32(header);
-    if (load_u32(header + 4) != record::header_checksum(length)) {
-      status = Status::corruption(fmt::format("record header checksum mismatch at offset {}", at));
-      break;
-    }
-    if (length > record::kMaxRecordPayloadBytes) {
-      status = Status::corruption(
-          fmt::format("record length {} over the limit at offset {}", length, at));
-      break;
-    }
-    if (data.size() - pos < record::kHeaderBytes + length) break;
-    const std::string_view payload = data.substr(pos + record::kHeaderBytes, length);
-    if (record::checksum(payload) != load_u64(header + 8)) {
-      status = Status::corruption(fmt::format("record checksum mismatch at offset {}", at));
-      break;
-    }
-    status = on_record(payload, at);
-    if (!status.is_ok()) break;
-    pos += record::kHeaderBytes + length;
-  }
-  stream_offset_ += pos;
-  if (!partial_.empty()) {
-    partial_.erase(0, pos);
-  } else {
-    partial_.assign(data.substr(pos));
-  }
-  return status;
 }
 
 Status SnapshotParser::feed(std::string_view bytes) {
@@ -388,19 +347,13 @@ Result<BucketSet> make_bucket_set(const std::vector<std::uint32_t>& buckets) {
   return set;
 }
 
-std::vector<RecordRef> keep_records_in(std::vector<RecordRef> records, const BucketSet& buckets) {
-  std::vector<RecordRef> kept;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    if (i + kScanPrefetchRecords < records.size()) {
-      __builtin_prefetch(records[i + kScanPrefetchRecords].get());
-    }
-    if (buckets.test(digest_bucket(records[i]->key()))) {
-      kept.push_back(std::move(records[i]));
-    } else {
-      records[i] = RecordRef();  // while its line is in the cache
-    }
-  }
-  return kept;
+std::vector<const Record*> records_in_buckets(const KvMap& map, const BucketSet& buckets) {
+  std::vector<const Record*> found;
+  if (buckets.none()) return found;
+  map.collect_by_hash(
+      [&buckets](std::uint64_t key_hash) { return buckets.test(digest_bucket_of_hash(key_hash)); },
+      found);
+  return found;
 }
 
 Result<std::vector<std::string>> export_captured_buckets(const CapturedState& captured,
@@ -431,11 +384,11 @@ Result<std::vector<std::string>> export_captured_buckets(const CapturedState& ca
     ++entry_records;
     count = 0;
   };
-  const std::vector<RecordRef>& records = captured.records;
+  const std::vector<const Record*>& records = captured.records.records();
   const std::size_t scanned = buckets.any() ? records.size() : 0;
   for (std::size_t i = 0; i < scanned; ++i) {
     if (i + kScanPrefetchRecords < scanned) {
-      __builtin_prefetch(records[i + kScanPrefetchRecords].get());
+      __builtin_prefetch(records[i + kScanPrefetchRecords]);
     }
     const Record& r = *records[i];
     const std::uint32_t bucket = digest_bucket(r.key());
@@ -491,7 +444,7 @@ class BucketExportParser {
 
   BucketImport take() {
     NN_ASSERT(trailer_seen_, "an export taken before its trailer was checked");
-    return BucketImport{version_floor_, staged_.capture()};
+    return BucketImport{version_floor_, staged_.take_all()};
   }
 
  private:
@@ -555,8 +508,9 @@ class BucketExportParser {
         return refuse(offset, fmt::format("entry {}: a key of bucket {}, outside the buckets "
                                           "being replaced", i, bucket));
       }
-      if (staged_.find(entry.key) != nullptr) return refuse(offset, "a key that appears twice");
-      staged_.put(entry.make_record());
+      if (!staged_.insert_new(entry.make_record())) {
+        return refuse(offset, "a key that appears twice");
+      }
       sums_[bucket] += digest_record_hash(entry.key, entry.value, entry.version,
                                           expiry_of(entry.has_expiry, entry.expiry_ms));
     }

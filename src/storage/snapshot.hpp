@@ -3,12 +3,13 @@
 // exports, a snapshot's sibling that carries only some digest buckets
 // (StateCapture::export_buckets, StorageEngine::replace_buckets).
 //
-// Consistency while writes go on: capture_state() takes a reference to every
-// current record (records are immutable, see record.hpp). The capture costs
-// one pointer copy and one atomic increment per key, under the engine's
-// shared state lock; after that, writes replace records in the map while the
-// snapshot still holds the old ones, so a stream read later (on another
-// thread, at its own pace) is exactly the state at the captured index.
+// Consistency while writes go on: capture_state() captures the KvMap: the
+// pointers of every current record, copied from the map's slot array without
+// touching a record (kv_map.hpp), under the engine's shared state lock. After
+// that, writes replace records in the map while the map keeps the old ones
+// alive for the capture (records are immutable, see record.hpp), so a stream
+// read later (on another thread, at its own pace) is exactly the state at
+// the captured index.
 //
 // Thread safety: a CapturedState is immutable and may be shared; a
 // SnapshotStream and a SnapshotParser are used by one thread at a time.
@@ -27,6 +28,7 @@
 #include "nodenomad/state_machine.hpp"
 #include "nodenomad/status.hpp"
 #include "nodenomad/storage/shard_digest.hpp"
+#include "storage/framed_record_reader.hpp"
 #include "storage/kv_state.hpp"
 #include "storage/record.hpp"
 
@@ -35,7 +37,7 @@ namespace nodenomad::storage {
 struct CapturedState {
   LogIndex index;
   std::uint64_t version_floor = 0;
-  std::vector<RecordRef> records;
+  KvMap::Capture records;
 };
 
 // Precondition: the caller holds `state` still (the engine's state lock).
@@ -64,28 +66,6 @@ class SnapshotStream final : public SnapshotSource {
   std::string pending_;               // framed bytes not yet handed out
   std::size_t pending_pos_ = 0;
   std::string payload_;               // scratch for one payload
-};
-
-// Cuts a stream of framed records (common/record_format.hpp) arriving in
-// chunks of any size into payloads, with the checks of record::scan: the
-// header's own checksum before its length is trusted, then the length's
-// bound, then the payload's checksum. Memory: at most one incomplete record
-// is held back between feed() calls.
-class FramedRecordReader {
- public:
-  using OnRecord = std::function<Status(std::string_view payload, std::uint64_t offset)>;
-  // Calls on_record for each record completed by `bytes`, stopping at the
-  // first error it returns. A framing error is kCorruption "<what> at offset
-  // <stream offset>". Nothing is consumed past an error.
-  Status feed(std::string_view bytes, const OnRecord& on_record);
-  // True while a record is incomplete (a stream must not end there).
-  bool holds_partial() const { return !partial_.empty(); }
-  // The stream offset of the first byte not yet handed out as a record.
-  std::uint64_t offset() const { return stream_offset_; }
-
- private:
-  std::string partial_;               // an incomplete record between feed() calls
-  std::uint64_t stream_offset_ = 0;   // stream offset of partial_'s first byte
 };
 
 // Rebuilds a KvState from snapshot records; refuses anything malformed with
@@ -189,9 +169,10 @@ using BucketSet = std::bitset<kDigestBuckets>;
 // kDigestBuckets.
 Result<BucketSet> make_bucket_set(const std::vector<std::uint32_t>& buckets);
 
-// The records of `records` whose keys are in `buckets`; the others' references
-// are dropped on the way (one pass over the records, not two).
-std::vector<RecordRef> keep_records_in(std::vector<RecordRef> records, const BucketSet& buckets);
+// The records of `map` whose keys are in `buckets`, found from the keys'
+// hashes cached in the map's slots (no record is read). Valid until the next
+// mutation of the map.
+std::vector<const Record*> records_in_buckets(const KvMap& map, const BucketSet& buckets);
 
 // The export of `buckets` of `captured` in chunks of at most max_chunk_bytes
 // (kInvalidArgument if 0); at least one chunk.

@@ -40,6 +40,9 @@ Status validate_storage_options(const StorageOptions& o) {
   if (o.snapshot_record_bytes == 0) {
     return option_error("snapshot_record_bytes", "must be at least 1");
   }
+  if (o.restore_max_queued_bytes == 0) {
+    return option_error("restore_max_queued_bytes", "must be at least 1");
+  }
   if (o.max_expire_batch_keys == 0 || o.max_expire_batch_keys > kMaxExpireTargetsPerCommand) {
     return option_error("max_expire_batch_keys",
                         fmt::format("must be 1 to {}", kMaxExpireTargetsPerCommand));

@@ -144,7 +144,8 @@ inline ModelState dump_snapshot(SnapshotSource& source, LogIndex* index = nullpt
   if (index != nullptr) *index = (*state)->last_applied();
   ModelState out;
   out.version_floor = (*state)->version_floor();
-  for (const storage::RecordRef& r : (*state)->map().capture()) {
+  const storage::KvMap::Capture captured = (*state)->map().capture();
+  for (const storage::Record* r : captured.records()) {
     out.entries[std::string(r->key())] =
         ModelEntry{std::string(r->value()), r->version(),
                    r->has_expiry() ? std::optional<std::int64_t>(r->expiry_ms()) : std::nullopt};

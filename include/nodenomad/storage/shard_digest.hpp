@@ -58,6 +58,10 @@ inline constexpr std::uint32_t kDigestBuckets = 256;
 
 // The bucket of `key`: the top 8 bits of XXH3_64(key), in [0, kDigestBuckets).
 std::uint32_t digest_bucket(std::string_view key);
+// The same from the key's XXH3_64, for a caller that has it already.
+constexpr std::uint32_t digest_bucket_of_hash(std::uint64_t key_hash) {
+  return static_cast<std::uint32_t>(key_hash >> 56);
+}
 
 // One record's term in its bucket's sum (the definition above). Public so
 // that a digest can be recomputed from any dump of the state.

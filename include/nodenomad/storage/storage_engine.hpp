@@ -31,8 +31,13 @@
 //     called from one thread, as state_machine.hpp says; reads and capture()
 //     may run concurrently. A StateCapture may be used from any thread.
 //   - Nothing may be in flight when the engine is destroyed. A SnapshotSource
-//     and a StateCapture may outlive the engine (they own what they read); a
+//     and a StateCapture may outlive the engine (they keep what they read
+//     alive, and free it on whichever thread drops them last); a
 //     SnapshotSink may not.
+//   - The engine starts no thread, with one exception: a restore sink with a
+//     directory writes its file on a thread of its own (one per restore,
+//     joined by finish() or the sink's destruction), unless
+//     StorageOptions::restore_writer_thread is off.
 //
 // Errors: a write's WriteResult.status is one of kOk, kVersionMismatch
 // (current_version says what the key holds), kInvalidArgument (a limit: the
@@ -121,9 +126,9 @@ KvCommand make_expire_command(WallTime now, const std::vector<DueKey>& due);
 //
 // Thread safety: every method is const and may run on any thread, while the
 // engine goes on applying; share it through the shared_ptr. It may outlive
-// the engine. Memory: it holds a reference to every record it covers, so a
-// record overwritten or removed since stays in memory while it lives (as
-// for a snapshot stream, docs/storage.md "Snapshots").
+// the engine. Memory: every record it covers that is overwritten or removed
+// since stays in memory while it lives (as for a snapshot stream,
+// docs/storage.md "Snapshots").
 class StateCapture {
  public:
   LogIndex index() const;                  // the applied index it reflects
@@ -227,13 +232,20 @@ class StorageEngine final : public StateMachine {
   // while writes go on.
   Result<std::unique_ptr<SnapshotSource>> open_snapshot() override;
   // Replicated mode: the state is replaced (and persisted, with a directory)
-  // when the sink's finish() returns OK.
+  // when the sink's finish() returns OK. With a directory the sink hands each
+  // chunk to its writer thread (restore_writer_thread), so write_chunk()
+  // costs the caller the parse and a copy; it waits only while the writer is
+  // restore_max_queued_bytes behind. An I/O error of the file is answered by
+  // the next write_chunk() or by finish() (kIOError); a failed sync also
+  // puts the engine in the failed state. Dropping the sink stops and joins
+  // its writer and removes the file.
   Result<std::unique_ptr<SnapshotSink>> begin_restore(LogIndex index) override;
 
   // --- digests and bucket repair (shard_digest.hpp) ---
   // Both modes, any thread: the state as of last_applied_index() at the
-  // time. Cheap: the snapshot capture (one reference per record, under the
-  // shared state lock; 25-45 ms per million keys). Always OK today.
+  // time. Cheap: the snapshot capture (the pointers of the hash table's
+  // slots copied out, under the shared state lock; no record is touched:
+  // a few ms per million keys). Always OK today.
   Result<std::shared_ptr<const StateCapture>> capture() const;
   // Replicated mode, on the apply thread, between applies: replaces every
   // key of `buckets` with exactly the records in `chunks` (from

@@ -75,6 +75,23 @@ struct StorageOptions {
   std::size_t snapshot_record_bytes = 64u << 10;
   // The most keys one expire command (expire_due) removes.
   std::size_t max_expire_batch_keys = 1024;
+
+  // Restore (replicated mode, with a directory): a sink from begin_restore()
+  // hands each chunk to a writer thread of its own (started by its first
+  // chunk, joined by finish() or its destruction), which appends it to the
+  // restore file and syncs the file every restore_sync_every_bytes, so the
+  // thread that feeds the sink (a node's event loop) only parses and copies.
+  // false: the sink writes and syncs on the calling thread, at the same
+  // points - for a deterministic simulator, whose FileSystem must see every
+  // call from the one thread that runs it, in a reproducible order.
+  bool restore_writer_thread = true;
+  // Bytes handed to the writer thread but not yet written; beyond this,
+  // write_chunk() waits for the writer (one chunk larger than this passes
+  // alone).
+  std::size_t restore_max_queued_bytes = 64u << 20;
+  // Sync the restore file every time this many bytes were written since the
+  // last sync (0: only once, in finish()).
+  std::uint64_t restore_sync_every_bytes = 64u << 20;
 };
 
 // kInvalidArgument naming the first option that is out of range, or OK.
