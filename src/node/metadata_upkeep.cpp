@@ -176,9 +176,9 @@ void MigrationCoordinator::sweep_orphans(const ClusterMetadata& view) {
   }
 }
 
-// One leadership transfer per sweep, from the node that leads the most
-// shards to the least-loaded voter of one of them, when the two differ by
-// two or more. Nodes that did not answer take no part.
+// Up to kLeaderMovesPerSweep leadership transfers per sweep, each from a
+// shard's leader to one of its voters that leads at least two fewer shards.
+// Nodes that did not answer take no part.
 void MigrationCoordinator::balance_leaders(const std::map<NodeId, std::vector<ReplicaStats>>& stats) {
   if (!node_.options().balance_leaders || !node_.leads_metadata()) return;
   const std::shared_ptr<const ClusterMetadata> view = node_.view();
@@ -195,23 +195,26 @@ void MigrationCoordinator::balance_leaders(const std::map<NodeId, std::vector<Re
     }
   }
   if (leads.size() < 2) return;
+  // Each move goes from a leader to one of the shard's replicas leading at
+  // least two fewer, the widest gap first (ties: the lowest shard). Every
+  // move lowers the sum of squared counts, so the moves stop; looking only
+  // at the busiest node could stop early, when none of its shards has a
+  // replica on the least loaded one.
   for (int round = 0; round < kLeaderMovesPerSweep; ++round) {
-    const auto busiest =
-        std::max_element(leads.begin(), leads.end(),
-                         [](const auto& a, const auto& b) { return a.second < b.second; });
     std::optional<std::pair<ShardId, NodeId>> best;
-    std::size_t best_load = busiest->second;
+    std::size_t best_gap = 1;
     for (const auto& [shard, leader] : leader_of) {
-      if (leader != busiest->first || shard.value() >= view->shard_count()) continue;
+      if (shard.value() >= view->shard_count()) continue;
+      const std::size_t from = leads[leader];
       for (const NodeId& v : view->shard_map().placement(shard).replicas) {
         auto it = leads.find(v);
-        if (it != leads.end() && it->second + 2 <= busiest->second && it->second < best_load) {
-          best = std::make_pair(shard, v);
-          best_load = it->second;
-        }
+        if (it == leads.end() || it->second >= from || from - it->second <= best_gap) continue;
+        best = std::make_pair(shard, v);
+        best_gap = from - it->second;
       }
     }
     if (!best) return;
+    const NodeId from = leader_of[best->first];
     ShardCall call;
     call.op_id = "leader-balance";
     call.shard = best->first;
@@ -219,11 +222,11 @@ void MigrationCoordinator::balance_leaders(const std::map<NodeId, std::vector<Re
     call.target = best->second;
     nodenomad::log(LogLevel::kInfo, "migration",
                    fmt::format("spreading leaders: shard {} from {} ({} led) to {} ({} led)",
-                               call.shard.value(), busiest->first.str(), busiest->second,
-                               call.target.str(), best_load));
+                               call.shard.value(), from.str(), leads[from], call.target.str(),
+                               leads[call.target]));
     node_.call_shard_leader(call, [](Result<ShardReport>) {});
     // As if it went through, for the next pick of this sweep.
-    --busiest->second;
+    --leads[from];
     ++leads[best->second];
     leader_of[best->first] = best->second;
   }
