@@ -131,6 +131,7 @@ struct NodeOptions {
   // copies no placement names, and spreads leaders.
   std::uint64_t maintenance_interval_ms = 10'000;
 
+  // Borrowed: each of these must outlive the Node (destroy the Node first).
   Transport* transport = nullptr;   // required
   EventLoop* loop = nullptr;        // nullptr: the node runs its own thread
   FileSystem* file_system = nullptr;  // nullptr: the POSIX file system

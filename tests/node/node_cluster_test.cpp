@@ -124,8 +124,8 @@ TEST_CASE("node: consistency levels and binary keys", "[node]") {
 }
 
 TEST_CASE("node: a key with a TTL is hidden, then expired by the shard leader", "[node][ttl]") {
+  ManualClock clock;  // declared first: the nodes read it until the cluster is destroyed
   TestCluster cluster(3);
-  ManualClock clock;
   for (int i = 1; i <= 3; ++i) cluster.start(i, [&](NodeOptions& o) { o.clock = &clock; });
   PutOptions ttl;
   ttl.ttl_ms = 60'000;
