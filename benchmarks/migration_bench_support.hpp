@@ -6,10 +6,10 @@
 // /proc for peak RSS and CPU time per thread.
 //
 // Threads, in each process: "nn-loop" runs the io_context (the node, the
-// transport, the probe); "nn-disk" is the node's fsync thread (it inherits
-// the name of the thread that opened the node, which NodeHost sets for that
-// call); the digest worker is created later by the loop thread, so it is
-// the other "nn-loop"; the parent's open-loop client is "nn-client".
+// transport, the probe); the node names its own: "nn-sync" (fsyncs),
+// "nn-digest", "nn-snapshot" (outgoing snapshot chunks read ahead),
+// "nn-disk-work" (compaction files, dropped shards) and "nn-restore" (an
+// incoming snapshot's file); the parent's open-loop client is "nn-client".
 #pragma once
 
 #include <arpa/inet.h>
@@ -113,8 +113,11 @@ using CpuByRole = std::map<std::string, ThreadTime>;
 inline std::string thread_role(pid_t pid, pid_t tid, pid_t loop_tid, const std::string& comm) {
   if (tid == pid) return "main";
   if (tid == loop_tid) return "loop";
-  if (comm == "nn-disk") return "disk";
-  if (comm == "nn-loop") return "digest";
+  if (comm == "nn-sync") return "disk";
+  if (comm == "nn-digest") return "digest";
+  if (comm == "nn-snapshot") return "snapshot";
+  if (comm == "nn-restore") return "restore";
+  if (comm == "nn-disk-work") return "diskwork";
   if (comm == "nn-client") return "client";
   return "other";
 }
@@ -227,12 +230,7 @@ class NodeHost {
     host->transport_ = std::make_unique<net::AsioTransport>(host->io_, t);
     options.transport = host->transport_.get();
     options.loop = &host->loop_;
-    // The disk thread is created by open() and inherits this thread's name.
-    char saved[16] = {};
-    ::pthread_getname_np(::pthread_self(), saved, sizeof saved);
-    ::pthread_setname_np(::pthread_self(), "nn-disk");
     Result<std::unique_ptr<Node>> node = Node::open(std::move(options));
-    ::pthread_setname_np(::pthread_self(), saved);
     if (!node.is_ok()) return node.status();
     host->node_ = std::move(node).value();
     host->probe_ = std::make_unique<LoopStallProbe>(host->io_);
@@ -482,6 +480,15 @@ class WriteClient {
     std::lock_guard lock(mu_);
     return std::exchange(latencies_ms_[phase], {});
   }
+  // Every acknowledged write's scheduled time and latency, in the order answered.
+  struct Answered {
+    SteadyClock::time_point scheduled;
+    double ms;
+  };
+  std::vector<Answered> take_timeline() {
+    std::lock_guard lock(mu_);
+    return std::exchange(timeline_, {});
+  }
   std::uint64_t failed_in_phase(int phase) const { return failed_by_phase_[phase].load(); }
   std::uint64_t not_applied_in_phase(int phase) const {
     return not_applied_by_phase_[phase].load();
@@ -522,7 +529,10 @@ class WriteClient {
       std::lock_guard lock(mu_);
       if (reply.status.is_ok()) {
         ok_.fetch_add(1);
-        if (a.phase >= 0) latencies_ms_[a.phase].push_back(ms);
+        if (a.phase >= 0) {
+          latencies_ms_[a.phase].push_back(ms);
+          timeline_.push_back({a.scheduled, ms});
+        }
       } else {
         failed_.fetch_add(1);
         if (a.phase >= 0) failed_by_phase_[a.phase].fetch_add(1);
@@ -548,6 +558,7 @@ class WriteClient {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<double> latencies_ms_[kPhases];
+  std::vector<Answered> timeline_;
   std::string first_failure_;
 };
 

@@ -39,6 +39,10 @@ class SnapshotSource {
   // The next chunk of at most max_bytes bytes (at least one byte unless the
   // stream is done); an empty string once the stream is done.
   virtual Result<std::string> next_chunk(std::size_t max_bytes) = 0;
+  // A source that prepares its chunks ahead on another thread may have none
+  // ready yet: the engine then stops reading until the host calls
+  // RaftEngine::snapshot_chunks_ready(). The default is always ready.
+  virtual bool chunk_ready() const { return true; }
 };
 
 // Receives a snapshot's bytes in order; the state is replaced only when

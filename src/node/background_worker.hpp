@@ -2,9 +2,18 @@
 // event loop (a shard digest over a captured state). A task must not touch
 // the node: it posts its result back to the loop itself.
 //
+// The thread is named (e.g. "nn-digest", for top and perf) and may run at a
+// lower CPU priority than the loop (`nice` > 0, Linux: setpriority on the
+// thread), so that background work yields the CPU to client requests.
+//
 // Thread safety: submit() from any thread; stop() (and the destructor) from
 // any thread but the worker's; tasks queued and not started are dropped.
 #pragma once
+
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
@@ -18,7 +27,9 @@ namespace nodenomad::node {
 
 class BackgroundWorker {
  public:
-  BackgroundWorker() = default;
+  // `name`: at most 15 characters (a Linux thread name); `nice`: 0 to 19.
+  explicit BackgroundWorker(const char* name = "nn-worker", int nice = 0)
+      : name_(name), nice_(nice) {}
   ~BackgroundWorker() { stop(); }
   BackgroundWorker(const BackgroundWorker&) = delete;
   BackgroundWorker& operator=(const BackgroundWorker&) = delete;
@@ -59,6 +70,11 @@ class BackgroundWorker {
 
  private:
   void run() {
+    ::pthread_setname_np(::pthread_self(), name_);
+    if (nice_ != 0) {
+      // Best effort: a thread may always lower its own priority.
+      (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), nice_);
+    }
     std::unique_lock lock(mu_);
     while (true) {
       wake_.wait(lock, [this] { return stopped_ || !tasks_.empty(); });
@@ -71,6 +87,8 @@ class BackgroundWorker {
     }
   }
 
+  const char* name_;
+  int nice_;
   EventLoop* inline_loop_ = nullptr;
   std::mutex mu_;
   std::condition_variable wake_;

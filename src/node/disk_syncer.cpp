@@ -1,6 +1,8 @@
 // DiskSyncer: batches of fsyncs on one thread.
 #include "node/disk_syncer.hpp"
 
+#include <pthread.h>
+
 #include <chrono>
 
 namespace nodenomad::node {
@@ -58,6 +60,7 @@ std::uint64_t DiskSyncer::sync_micros_max() const {
 }
 
 void DiskSyncer::run() {
+  ::pthread_setname_np(::pthread_self(), "nn-sync");
   std::unique_lock lock(mu_);
   while (true) {
     wake_.wait(lock, [this] { return stopping_ || !waiting_.empty(); });

@@ -7,6 +7,31 @@
 
 namespace nodenomad::node {
 
+namespace {
+
+// The state machine as Raft sees it when its snapshot sources are wrapped.
+class WrappedSnapshots final : public StateMachine {
+ public:
+  WrappedSnapshots(StateMachine& inner, const ReplicaParts& parts) : inner_(inner), parts_(parts) {}
+  Result<std::string> apply(LogIndex index, std::string_view command) override {
+    return inner_.apply(index, command);
+  }
+  LogIndex last_applied_index() const override { return inner_.last_applied_index(); }
+  Result<std::unique_ptr<SnapshotSource>> open_snapshot() override {
+    NN_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotSource> source, inner_.open_snapshot());
+    return parts_.wrap_snapshot_source(std::move(source));
+  }
+  Result<std::unique_ptr<SnapshotSink>> begin_restore(LogIndex index) override {
+    return inner_.begin_restore(index);
+  }
+
+ private:
+  StateMachine& inner_;
+  const ReplicaParts& parts_;
+};
+
+}  // namespace
+
 GroupReplica::GroupReplica(GroupId group, ReplicaParts parts, ReplicaLimits limits,
                            ReplicaHost& host)
     : group_(group), parts_(std::move(parts)), limits_(limits), host_(host) {}
@@ -20,9 +45,13 @@ Result<std::unique_ptr<GroupReplica>> GroupReplica::open(GroupId group, const Ra
                                                          ReplicaParts parts, ReplicaLimits limits,
                                                          Rng rng, ReplicaHost& host) {
   std::unique_ptr<GroupReplica> replica(new GroupReplica(group, std::move(parts), limits, host));
+  StateMachine* machine = replica->parts_.state_machine.get();
+  if (replica->parts_.wrap_snapshot_source) {
+    replica->raft_view_ = std::make_unique<WrappedSnapshots>(*machine, replica->parts_);
+    machine = replica->raft_view_.get();
+  }
   NN_ASSIGN_OR_RETURN(replica->engine_,
-                      RaftEngine::open(config, *replica->parts_.log_store,
-                                       replica->parts_.state_machine.get(), rng));
+                      RaftEngine::open(config, *replica->parts_.log_store, machine, rng));
   replica->last_compaction_ = replica->parts_.log_store->snapshot_meta().index;
   replica->applied_ = replica->parts_.state_machine->last_applied_index();
   return replica;
@@ -175,6 +204,12 @@ Status GroupReplica::transfer_leadership(const NodeId& to) {
 void GroupReplica::report_unreachable(const NodeId& peer) {
   if (failed()) return;
   engine_->report_unreachable(peer);
+  pump();
+}
+
+void GroupReplica::snapshot_chunks_ready() {
+  if (failed()) return;
+  engine_->snapshot_chunks_ready();
   pump();
 }
 

@@ -74,6 +74,12 @@ struct ReplicaParts {
   // before the LogStore records that snapshot, so that after a crash the log
   // never starts after a state that was not kept. Empty: nothing to do.
   std::function<Status()> persist_restored_state;
+  // Wraps each snapshot source Raft opens to stream the state to a peer
+  // (the node reads a shard's chunks ahead off the loop:
+  // PrefetchingSnapshotSource, which calls snapshot_chunks_ready()). Empty:
+  // Raft reads the state machine's source as it is.
+  std::function<std::unique_ptr<SnapshotSource>(std::unique_ptr<SnapshotSource>)>
+      wrap_snapshot_source;
 };
 
 struct ReplicaLimits {
@@ -135,6 +141,9 @@ class GroupReplica {
   Result<ProposeResult> propose_conf_change(const ConfChange& change);
   Status transfer_leadership(const NodeId& to);
   void report_unreachable(const NodeId& peer);
+  // A wrapped snapshot source (ReplicaParts::wrap_snapshot_source) has
+  // chunks ready again.
+  void snapshot_chunks_ready();
   Status campaign();
 
   GroupId group() const { return group_; }
@@ -176,6 +185,9 @@ class GroupReplica {
 
   GroupId group_;
   ReplicaParts parts_;
+  // What Raft calls: the state machine, or an adapter that wraps its
+  // snapshot sources.
+  std::unique_ptr<StateMachine> raft_view_;
   ReplicaLimits limits_;
   ReplicaHost& host_;
   std::unique_ptr<RaftEngine> engine_;

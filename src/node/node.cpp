@@ -7,6 +7,7 @@
 #include "node/metadata_persistence.hpp"
 #include "node/migration_coordinator.hpp"
 #include "node/node_impl.hpp"
+#include "node/snapshot_prefetch.hpp"
 #include "nodenomad/file_log_store.hpp"
 #include "nodenomad/logging.hpp"
 
@@ -121,6 +122,7 @@ Status Node::Impl::open() {
   loop_ = options_.loop != nullptr ? options_.loop : own_loop_.get();
   syncer_ = std::make_unique<node::DiskSyncer>(options_.background_loop);
   worker_.run_inline_on(options_.background_loop);
+  snapshot_worker_.run_inline_on(options_.background_loop);
   disk_worker_.run_inline_on(options_.background_loop);
   if (Status made = fs_->create_dirs(options_.data_dir); !made.is_ok()) {
     return made.with_context(
@@ -263,6 +265,9 @@ Status Node::Impl::open_shard_group(ShardId shard, const std::vector<NodeId>* bo
   parts.state_machine = storage;
   parts.persist_state = [storage] { return storage->snapshot(); };
   parts.persist_state_off_loop = true;
+  parts.wrap_snapshot_source = [this, group](std::unique_ptr<SnapshotSource> source) {
+    return prefetch_snapshot(group, std::move(source));
+  };
   parts.state_bytes = [storage] { return storage->stats().bytes; };
   node::ReplicaLimits limits;
   limits.compact_every_entries = options_.compact_every_entries;
@@ -328,6 +333,7 @@ void Node::Impl::stop() {
   // acknowledged to anyone).
   if (syncer_) syncer_->stop();
   worker_.stop();
+  snapshot_worker_.stop();
   disk_worker_.stop();
   if (own_loop_) own_loop_->stop();
   // Requests still waiting are answered. Pending callbacks hold no lock.
@@ -410,6 +416,27 @@ void Node::Impl::run_off_loop(std::function<Status()> work, std::function<void(S
       });
     }
   });
+}
+
+std::unique_ptr<SnapshotSource> Node::Impl::prefetch_snapshot(
+    GroupId group, std::unique_ptr<SnapshotSource> source) {
+  // Enough chunks ahead to refill the Raft window (max_snapshot_chunks_in_flight).
+  constexpr std::size_t kPrefetchChunks = 4;
+  std::weak_ptr<Impl> weak = weak_from_this();
+  auto schedule = [weak](std::function<void()> task) {
+    if (auto self = weak.lock()) self->snapshot_worker_.submit(std::move(task));
+  };
+  auto on_ready = [weak, group] {
+    if (auto self = weak.lock()) {
+      self->post([group](Impl& me) {
+        auto it = me.groups_.find(group);
+        if (it != me.groups_.end()) it->second->snapshot_chunks_ready();
+      });
+    }
+  };
+  return std::make_unique<node::PrefetchingSnapshotSource>(
+      std::move(source), options_.migration_chunk_bytes, kPrefetchChunks, std::move(schedule),
+      std::move(on_ready));
 }
 
 void Node::Impl::on_applied(GroupId group) {

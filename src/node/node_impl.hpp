@@ -59,6 +59,9 @@ class Node::Impl final : public node::ReplicaHost,
   void on_soft_state(GroupId group, const SoftState& soft) override;
   void on_applied(GroupId group) override;
   void run_off_loop(std::function<Status()> work, std::function<void(Status)> done) override;
+  // A shard's outgoing snapshot streams, read ahead on snapshot_worker_.
+  std::unique_ptr<SnapshotSource> prefetch_snapshot(GroupId group,
+                                                    std::unique_ptr<SnapshotSource> source);
 
   // --- TransportHandler (transport threads) ---
   void on_envelope(Envelope envelope) override;
@@ -259,10 +262,13 @@ class Node::Impl final : public node::ReplicaHost,
 
   // Migration state (node_migration.cpp).
   std::unique_ptr<node::MigrationCoordinator> coordinator_;
-  node::BackgroundWorker worker_;  // digests
+  // Background threads below the loop's CPU priority (nice 10): shard
+  // digests, and the chunks of outgoing snapshot streams read ahead.
+  node::BackgroundWorker worker_{"nn-digest", 10};
+  node::BackgroundWorker snapshot_worker_{"nn-snapshot", 10};
   // Whole-shard disk work, in order: compaction snapshot files, and freeing
   // a dropped shard's state and files (after any compaction of it).
-  node::BackgroundWorker disk_worker_;
+  node::BackgroundWorker disk_worker_{"nn-disk-work"};
   std::uint64_t trash_seq_ = 0;
   std::map<ShardId, std::unique_ptr<VerifySession>> verify_sessions_;  // as shard leader
   std::map<ShardId, std::unique_ptr<TargetSession>> target_sessions_;  // as target

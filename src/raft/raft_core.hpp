@@ -81,6 +81,8 @@ class RaftCore {
   // membership.cpp
   Result<ProposeResult> propose_conf_change(const ConfChange& change);
   void report_unreachable(const NodeId& peer);
+  // snapshot.cpp: sources that were not ready may be now.
+  void pump_snapshots();
 
   // Inspection.
   const NodeId& id() const { return config_.id; }

@@ -59,6 +59,7 @@ Result<ProposeResult> RaftEngine::propose_conf_change(const ConfChange& change) 
 }
 Status RaftEngine::compact(LogIndex index) { return core_->compact(index); }
 void RaftEngine::report_unreachable(const NodeId& peer) { core_->report_unreachable(peer); }
+void RaftEngine::snapshot_chunks_ready() { core_->pump_snapshots(); }
 
 bool RaftEngine::has_ready() const { return core_->has_ready(); }
 Ready RaftEngine::ready() { return core_->ready(); }

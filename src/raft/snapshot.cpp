@@ -56,9 +56,17 @@ void RaftCore::start_snapshot(const NodeId& to) {
   pump_snapshot(to);
 }
 
+void RaftCore::pump_snapshots() {
+  if (role_ != RaftRole::kLeader) return;
+  std::vector<NodeId> peers;
+  for (const auto& [peer, s] : snapshot_sends_) peers.push_back(peer);
+  for (const NodeId& peer : peers) pump_snapshot(peer);
+}
+
 void RaftCore::pump_snapshot(const NodeId& to) {
   SnapshotSend& s = snapshot_sends_.at(to);
-  while (!s.last_sent && s.unacked.size() < config_.max_snapshot_chunks_in_flight) {
+  while (!s.last_sent && s.unacked.size() < config_.max_snapshot_chunks_in_flight &&
+         s.source->chunk_ready()) {
     Result<std::string> data = s.source->next_chunk(config_.snapshot_chunk_bytes);
     if (!data.is_ok()) {
       nodenomad::log(LogLevel::kWarn, "raft",

@@ -1,5 +1,7 @@
 #include "storage/restore_writer.hpp"
 
+#include <pthread.h>
+
 #include <utility>
 
 #include "nodenomad/assert.hpp"
@@ -71,6 +73,7 @@ Status RestoreFileWriter::append(std::string_view chunk) {
 }
 
 void RestoreFileWriter::run() {
+  ::pthread_setname_np(::pthread_self(), "nn-restore");
   std::unique_lock lock(mu_);
   while (true) {
     work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });

@@ -32,8 +32,10 @@ void put_u32(std::string& out, std::uint32_t v) {
 
 class StringSource final : public SnapshotSource {
  public:
-  StringSource(LogIndex index, std::string bytes) : index_(index), bytes_(std::move(bytes)) {}
+  StringSource(LogIndex index, std::string bytes, std::shared_ptr<const bool> gate)
+      : index_(index), bytes_(std::move(bytes)), gate_(std::move(gate)) {}
   LogIndex index() const override { return index_; }
+  bool chunk_ready() const override { return gate_ == nullptr || *gate_; }
   Result<std::string> next_chunk(std::size_t max_bytes) override {
     const std::size_t n = std::min(max_bytes, bytes_.size() - pos_);
     std::string chunk = bytes_.substr(pos_, n);
@@ -44,6 +46,7 @@ class StringSource final : public SnapshotSource {
  private:
   LogIndex index_;
   std::string bytes_;
+  std::shared_ptr<const bool> gate_;
   std::size_t pos_ = 0;
 };
 
@@ -94,7 +97,7 @@ Result<std::unique_ptr<SnapshotSource>> TestStateMachine::open_snapshot() {
     put_u32(bytes, static_cast<std::uint32_t>(c.size()));
     bytes += c;
   }
-  return std::unique_ptr<SnapshotSource>(new StringSource(applied_, std::move(bytes)));
+  return std::unique_ptr<SnapshotSource>(new StringSource(applied_, std::move(bytes), snapshot_gate_));
 }
 
 Result<std::unique_ptr<SnapshotSink>> TestStateMachine::begin_restore(LogIndex index) {

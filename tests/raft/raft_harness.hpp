@@ -46,6 +46,10 @@ class TestStateMachine final : public StateMachine {
   // The largest chunk a restore sink was handed (bounded-memory checks).
   std::size_t largest_restore_chunk() const { return largest_restore_chunk_; }
 
+  // Snapshot sources opened from now on are ready only while *open is true
+  // (SnapshotSource::chunk_ready; a source reading ahead on another thread).
+  void gate_snapshots(std::shared_ptr<const bool> open) { snapshot_gate_ = std::move(open); }
+
   // Used by the restore sink.
   void replace(LogIndex index, std::vector<std::string> commands);
   void note_restore_chunk(std::size_t bytes);
@@ -55,6 +59,7 @@ class TestStateMachine final : public StateMachine {
   std::vector<std::string> commands_;
   std::size_t restores_ = 0;
   std::size_t largest_restore_chunk_ = 0;
+  std::shared_ptr<const bool> snapshot_gate_;
 };
 
 RaftConfig default_config();

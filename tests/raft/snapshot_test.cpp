@@ -112,6 +112,28 @@ TEST_CASE("raft snapshot: a lagging follower gets the state in bounded chunks",
   CHECK(cluster.engine(node(1)).progress(node(3))->state == ProgressState::kReplicate);
 }
 
+TEST_CASE("raft snapshot: a source with no chunk ready pauses the stream until the host says so",
+          "[raft][snapshot]") {
+  Cluster cluster = lagging_follower_cluster();
+  auto open = std::make_shared<bool>(false);
+  cluster.state_machine(node(1)).gate_snapshots(open);
+  cluster.heal();
+  for (int i = 0; i < 3; ++i) {
+    cluster.tick_all();
+    cluster.stabilize();
+  }
+  // The transfer started (n3 is in snapshot state) but nothing was read.
+  REQUIRE(cluster.engine(node(1)).progress(node(3))->state == ProgressState::kSnapshot);
+  CHECK(cluster.engine(node(1)).progress(node(3))->snapshot_bytes_sent == 0);
+  CHECK(cluster.state_machine(node(3)).restores() == 0);
+  // Ready again: the host's call alone resumes the stream, no tick needed.
+  *open = true;
+  cluster.engine(node(1)).snapshot_chunks_ready();
+  cluster.stabilize();
+  CHECK(cluster.state_machine(node(3)).restores() == 1);
+  CHECK(cluster.state_machine(node(3)).commands() == cluster.state_machine(node(1)).commands());
+}
+
 TEST_CASE("raft snapshot: lost chunks are sent again", "[raft][snapshot]") {
   Cluster cluster = lagging_follower_cluster();
   int dropped = 0;

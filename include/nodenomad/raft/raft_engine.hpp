@@ -154,6 +154,9 @@ class RaftEngine {
   Status compact(LogIndex index);
   // The transport could not reach `peer`: stop pipelining to it and probe.
   void report_unreachable(const NodeId& peer);
+  // A snapshot source that was not ready (SnapshotSource::chunk_ready) may
+  // now have chunks: send what the transfers' windows allow.
+  void snapshot_chunks_ready();
 
   // --- output ---
   bool has_ready() const;
