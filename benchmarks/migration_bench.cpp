@@ -37,8 +37,10 @@
 // docs/benchmarks.md ("migration_bench") explains each field.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -693,6 +695,32 @@ void print_impact(const Options& o, const ImpactRun& run, const MoveFigures& mov
       .print();
 }
 
+// Where in the move the tail sits: per 250 ms of scheduled time, from 1 s
+// before the move to the end, the writes answered, their p50/p99/max and
+// the stage (stderr; `stage_at` holds when polling saw each stage begin).
+void print_timeline(std::vector<WriteClient::Answered> timeline, SteadyClock::time_point start,
+                    const std::vector<std::pair<SteadyClock::time_point, MigrationStage>>& stage_at) {
+  constexpr double kWindowS = 0.25;
+  std::map<long, std::vector<double>> windows;
+  for (const WriteClient::Answered& a : timeline) {
+    const double t = std::chrono::duration<double>(a.scheduled - start).count();
+    if (t >= -1.0) windows[static_cast<long>(std::floor(t / kWindowS))].push_back(a.ms);
+  }
+  for (auto& [w, ms] : windows) {
+    const SteadyClock::time_point at =
+        start + std::chrono::duration_cast<SteadyClock::duration>(
+                    std::chrono::duration<double>(static_cast<double>(w) * kWindowS));
+    std::string_view stage = "before";
+    for (const auto& [begun, s] : stage_at) {
+      if (begun <= at) stage = migration_stage_name(s);
+    }
+    const bench::Summary sum = bench::summarize(ms);
+    std::fprintf(stderr, "[timeline] %7.2f s %-9.*s %6zu writes  p50 %7.1f  p99 %7.1f  max %7.1f ms\n",
+                 static_cast<double>(w) * kWindowS, static_cast<int>(stage.size()), stage.data(),
+                 ms.size(), sum.median, sum.p99, sum.max);
+  }
+}
+
 // The throttled move goes from `from` (which holds the shard) to the other
 // node; `unthrottled` is an earlier unthrottled move in the same direction.
 void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigures& unthrottled) {
@@ -731,9 +759,15 @@ void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigu
                        client.in_flight(), client.ok(), client.not_applied(), client.failed(),
                        open_loop.max_behind_ms());
   };
+  std::vector<std::pair<SteadyClock::time_point, MigrationStage>> stage_at;
   hooks.on_stage = [&](MigrationStage stage) {
     open_loop.set_phase(std::min(static_cast<int>(stage), kAfterPhase));
+    stage_at.emplace_back(SteadyClock::now(), stage);
   };
+  // Writes scheduled from the request on count as during the move, even
+  // before polling sees its first stage.
+  open_loop.set_phase(kFirstStagePhase);
+  const SteadyClock::time_point move_start = SteadyClock::now();
   const MoveFigures moved = run_move(c, from, run.bandwidth, "impact", hooks);
   const auto at_end = loops();
   run.node1_before = minus(at_move.first, at_start.first);
@@ -744,6 +778,7 @@ void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigu
   std::this_thread::sleep_for(std::chrono::duration<double>(o.after_s));
   open_loop.stop();
   client.drain(120);
+  print_timeline(client.take_timeline(), move_start, stage_at);
   print_impact(o, run, moved, client, open_loop);
 }
 
