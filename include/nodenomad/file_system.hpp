@@ -40,6 +40,13 @@ class WritableFile {
   virtual Status append(std::string_view data) = 0;
   // Makes every byte appended so far durable (fdatasync).
   virtual Status sync() = 0;
+  // Starts writing the bytes appended since the last call to the device
+  // without waiting for them (Linux: sync_file_range WRITE): a writer of a
+  // large file calls it every few MiB, so that dirty pages never pile up
+  // and neither its own sync() nor another file's fsync on the same disk
+  // meets a burst of them (RocksDB's bytes_per_sync). Durability still
+  // takes sync(). The default does nothing.
+  virtual Status start_writeback() { return Status::ok(); }
   // Closes the handle; further calls fail. Destruction closes implicitly.
   virtual Status close() = 0;
   // Size of the file in bytes, counting bytes appended through this handle.
@@ -155,6 +162,7 @@ class WritableFileWrapper : public WritableFile {
 
   Status append(std::string_view data) override { return inner_->append(data); }
   Status sync() override { return inner_->sync(); }
+  Status start_writeback() override { return inner_->start_writeback(); }
   Status close() override { return inner_->close(); }
   std::uint64_t size() const override { return inner_->size(); }
   const std::string& path() const override { return inner_->path(); }

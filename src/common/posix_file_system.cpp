@@ -59,6 +59,19 @@ class PosixWritableFile final : public WritableFile {
     return Status::ok();
   }
 
+  Status start_writeback() override {
+    if (fd_ < 0) return Status::io_error(fmt::format("writeback of closed file {}", path_));
+    if (size_ <= written_back_) return Status::ok();
+#ifdef __linux__
+    if (::sync_file_range(fd_, static_cast<off_t>(written_back_),
+                          static_cast<off_t>(size_ - written_back_), SYNC_FILE_RANGE_WRITE) != 0) {
+      return errno_status("sync_file_range", path_, errno);
+    }
+#endif
+    written_back_ = size_;
+    return Status::ok();
+  }
+
   Status close() override {
     if (fd_ < 0) return Status::ok();
     const int fd = fd_;
@@ -74,6 +87,7 @@ class PosixWritableFile final : public WritableFile {
   std::string path_;
   int fd_;
   std::uint64_t size_;
+  std::uint64_t written_back_ = 0;  // start_writeback() covered [0, written_back_)
 };
 
 class PosixReadableFile final : public ReadableFile {

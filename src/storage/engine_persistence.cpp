@@ -337,6 +337,7 @@ Result<std::unique_ptr<SnapshotSink>> EngineCore::begin_restore(LogIndex index) 
     writer_options.use_thread = options_.restore_writer_thread;
     writer_options.max_queued_bytes = options_.restore_max_queued_bytes;
     writer_options.sync_every_bytes = options_.restore_sync_every_bytes;
+    writer_options.writeback_every_bytes = options_.restore_writeback_every_bytes;
     writer = std::make_unique<RestoreFileWriter>(std::move(file), writer_options);
   }
   return std::unique_ptr<SnapshotSink>(

@@ -97,10 +97,18 @@ void RestoreFileWriter::write_out(std::string_view chunk) {
   bool synced = false;
   if (status.is_ok()) {
     unsynced_bytes_ += chunk.size();
+    unflushed_bytes_ += chunk.size();
     if (options_.sync_every_bytes > 0 && unsynced_bytes_ >= options_.sync_every_bytes) {
       status = file_->sync();
       synced = true;
       unsynced_bytes_ = 0;
+      unflushed_bytes_ = 0;
+    } else if (options_.writeback_every_bytes > 0 &&
+               unflushed_bytes_ >= options_.writeback_every_bytes) {
+      // A failure here is a device error all the same: kept like a sync's.
+      status = file_->start_writeback();
+      synced = !status.is_ok();
+      unflushed_bytes_ = 0;
     }
   }
   std::lock_guard lock(mu_);

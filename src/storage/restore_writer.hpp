@@ -48,6 +48,9 @@ struct RestoreWriterOptions {
   // Sync the file every time this many bytes were appended since the last
   // sync; 0: only the final sync (the caller's).
   std::uint64_t sync_every_bytes = 64u << 20;
+  // Start the writeback of what was appended every time this many bytes
+  // were appended since (WritableFile::start_writeback); 0: never.
+  std::uint64_t writeback_every_bytes = 1u << 20;
 };
 
 class RestoreFileWriter {
@@ -88,6 +91,7 @@ class RestoreFileWriter {
   const RestoreWriterOptions options_;
   std::unique_ptr<WritableFile> file_;
   std::uint64_t unsynced_bytes_ = 0;  // written by whoever writes the file
+  std::uint64_t unflushed_bytes_ = 0;  // since the last start_writeback(); ditto
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;   // the writer waits for chunks or stop_

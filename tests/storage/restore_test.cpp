@@ -380,5 +380,74 @@ TEST_CASE("a restore writer's first error is answered by every later call",
   if (!use_thread) CHECK(calls_after_error > 0);  // inline: at the very next call
 }
 
+// Records the file size at each sync and writeback; fails the n-th writeback.
+class WritebackRecordingFile final : public WritableFile {
+ public:
+  explicit WritebackRecordingFile(int failing_writeback = 0) : failing_(failing_writeback) {}
+  Status append(std::string_view data) override {
+    size_ += data.size();
+    return Status::ok();
+  }
+  Status sync() override {
+    syncs.push_back(size_);
+    return Status::ok();
+  }
+  Status start_writeback() override {
+    writebacks.push_back(size_);
+    if (static_cast<int>(writebacks.size()) == failing_) {
+      return Status::io_error("injected writeback failure");
+    }
+    return Status::ok();
+  }
+  Status close() override { return Status::ok(); }
+  std::uint64_t size() const override { return size_; }
+  const std::string& path() const override { return path_; }
+
+  std::vector<std::uint64_t> syncs;
+  std::vector<std::uint64_t> writebacks;
+
+ private:
+  int failing_;
+  std::uint64_t size_ = 0;
+  std::string path_ = "recording";
+};
+
+TEST_CASE("the restore writer starts the writeback every few bytes between its syncs",
+          "[storage][restore]") {
+  const bool use_thread = GENERATE(true, false);
+  CAPTURE(use_thread);
+  auto owned = std::make_unique<WritebackRecordingFile>();
+  WritebackRecordingFile& file = *owned;
+  RestoreWriterOptions options;
+  options.use_thread = use_thread;
+  options.sync_every_bytes = 5000;
+  options.writeback_every_bytes = 1000;
+  RestoreFileWriter writer(std::move(owned), options);
+  for (int i = 0; i < 20; ++i) REQUIRE(writer.append(std::string(600, 'x')).is_ok());
+  // finish() joins the thread and hands the file back: the vectors are ours.
+  Result<std::unique_ptr<WritableFile>> back = writer.finish();
+  REQUIRE(back.is_ok());
+  // 600 bytes a chunk: a writeback once 1000 are unflushed, a sync (which
+  // also flushes) once 5000 are unsynced; the counts restart at each.
+  CHECK(file.syncs == std::vector<std::uint64_t>{5400, 10800});
+  CHECK(file.writebacks ==
+        std::vector<std::uint64_t>{1200, 2400, 3600, 4800, 6600, 7800, 9000, 10200, 12000});
+}
+
+TEST_CASE("a failed writeback is kept like a failed sync", "[storage][restore]") {
+  RestoreWriterOptions options;
+  options.use_thread = false;
+  options.sync_every_bytes = 0;
+  options.writeback_every_bytes = 1000;
+  RestoreFileWriter writer(std::make_unique<WritebackRecordingFile>(2), options);
+  CHECK(writer.append(std::string(1000, 'x')).is_ok());
+  // Its writeback fails; without a thread the error is answered at once.
+  const Status next = writer.append(std::string(1000, 'x'));
+  REQUIRE_FALSE(next.is_ok());
+  CHECK(next.message().find("injected writeback failure") != std::string_view::npos);
+  CHECK(writer.sync_failed());
+  CHECK_FALSE(writer.finish().is_ok());
+}
+
 }  // namespace
 }  // namespace nodenomad

@@ -92,6 +92,12 @@ struct StorageOptions {
   // Sync the restore file every time this many bytes were written since the
   // last sync (0: only once, in finish()).
   std::uint64_t restore_sync_every_bytes = 64u << 20;
+  // Start the restore file's writeback (WritableFile::start_writeback) every
+  // time this many bytes were written since, so that it goes to the disk
+  // steadily instead of in bursts at each sync, which other files' fsyncs
+  // on the same disk (the Raft logs: every client write) would wait behind.
+  // 0: never.
+  std::uint64_t restore_writeback_every_bytes = 1u << 20;
 };
 
 // kInvalidArgument naming the first option that is out of range, or OK.
