@@ -1,7 +1,7 @@
 // migration_bench: the shard-migration figures of issue 5, measured on two
 // real nodes (two processes, TCP on loopback, real disks).
 //
-//   migration_bench [--mode move|keys|impact|all] [--dir PARENT]
+//   migration_bench [--mode move|keys|impact|all] [--dir PARENT] [--target-dir PARENT]
 //                   [--keys N | --bytes N] [--value-bytes N]
 //                   [--small-keys N] [--small-value-bytes N]
 //                   [--chunk BYTES] [--bandwidth BYTES_PER_S] [--in-flight N]
@@ -11,7 +11,9 @@
 //                   [--disk-probe-mib N] [--values random|letters] [--quick]
 //
 // This process is node-1. It founds a one-node cluster (one shard,
-// replication factor 1) in a fresh directory under --dir, starts node-2 by
+// replication factor 1) in a fresh directory under --dir (node-2's under
+// --target-dir, default the same: another disk, or tmpfs, keeps the two
+// nodes' writes from meeting in one disk's queue), starts node-2 by
 // running this binary again (`--role target`), loads the shard through the
 // Node's callback API (--in-flight writes outstanding), then adds node-2.
 // node-1 compacts its log once during the load (--compact-every, default
@@ -61,6 +63,7 @@ constexpr double kProgressEveryS = 5;
 struct Options {
   std::string mode;
   std::string parent_dir;
+  std::string target_dir;
   std::uint64_t keys = 0;
   std::uint64_t value_bytes = 0;
   std::uint64_t small_keys = 0;
@@ -87,6 +90,7 @@ Options parse_options(int argc, char** argv) {
   const Flags flags(argc, argv,
                     {"mode",
                      "dir",
+                     "target-dir",
                      "keys",
                      "bytes",
                      "value-bytes",
@@ -112,6 +116,7 @@ Options parse_options(int argc, char** argv) {
     Flags::usage_error(fmt::format("--mode takes move, keys, impact or all, got '{}'", o.mode));
   }
   o.parent_dir = flags.text("dir", "/tmp");
+  o.target_dir = flags.text("target-dir", o.parent_dir);
   o.value_bytes = flags.number("value-bytes", 1024, 1024);
   const std::uint64_t bytes = flags.number("bytes", 1ull << 30, 16ull << 20);
   o.keys = flags.has("keys") ? flags.number("keys", 0, 0)
@@ -639,16 +644,38 @@ struct ImpactRun {
   ThreadTime node1_before, node2_before, node1_during, node2_during;
 };
 
+// Before and during the move by when each write was pending: a write
+// answered before the move was asked for is "before"; one pending at any
+// time between the request and the move's end is "during", also when it
+// was scheduled just before the request (the move's first steps delay it).
+struct BeforeDuring {
+  std::vector<double> before, during;
+};
+BeforeDuring split_by_move(const std::vector<WriteClient::Answered>& timeline,
+                           SteadyClock::time_point move_start, SteadyClock::time_point move_end) {
+  BeforeDuring out;
+  for (const WriteClient::Answered& a : timeline) {
+    const auto answered = a.scheduled + std::chrono::duration_cast<SteadyClock::duration>(
+                                            std::chrono::duration<double, std::milli>(a.ms));
+    if (answered < move_start) {
+      out.before.push_back(a.ms);
+    } else if (a.scheduled < move_end) {
+      out.during.push_back(a.ms);
+    }
+  }
+  return out;
+}
+
 void print_impact(const Options& o, const ImpactRun& run, const MoveFigures& moved,
-                  WriteClient& client, const OpenLoopClient& open_loop) {
-  std::vector<double> before = client.take_latencies_ms(kBeforePhase);
-  std::vector<double> during;
+                  WriteClient& client, const OpenLoopClient& open_loop, BeforeDuring split) {
+  (void)client.take_latencies_ms(kBeforePhase);  // split by when they were pending instead
+  std::vector<double>& before = split.before;
+  std::vector<double>& during = split.during;
   std::vector<std::vector<double>> by_stage;
   std::uint64_t failed_during = 0;
   std::uint64_t not_applied_during = 0;
   for (int phase = kFirstStagePhase; phase < kAfterPhase; ++phase) {
     by_stage.push_back(client.take_latencies_ms(phase));
-    during.insert(during.end(), by_stage.back().begin(), by_stage.back().end());
     failed_during += client.failed_in_phase(phase);
     not_applied_during += client.not_applied_in_phase(phase);
   }
@@ -769,6 +796,7 @@ void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigu
   open_loop.set_phase(kFirstStagePhase);
   const SteadyClock::time_point move_start = SteadyClock::now();
   const MoveFigures moved = run_move(c, from, run.bandwidth, "impact", hooks);
+  const SteadyClock::time_point move_end = SteadyClock::now();
   const auto at_end = loops();
   run.node1_before = minus(at_move.first, at_start.first);
   run.node2_before = minus(at_move.second, at_start.second);
@@ -778,8 +806,10 @@ void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigu
   std::this_thread::sleep_for(std::chrono::duration<double>(o.after_s));
   open_loop.stop();
   client.drain(120);
-  print_timeline(client.take_timeline(), move_start, stage_at);
-  print_impact(o, run, moved, client, open_loop);
+  std::vector<WriteClient::Answered> timeline = client.take_timeline();
+  BeforeDuring split = split_by_move(timeline, move_start, move_end);
+  print_timeline(std::move(timeline), move_start, stage_at);
+  print_impact(o, run, moved, client, open_loop, std::move(split));
 }
 
 // --- the runs -------------------------------------------------------------------
@@ -798,7 +828,7 @@ MovedCluster load_and_move(const Options& o, std::uint64_t keys, std::uint64_t v
   const std::uint64_t compact_every =
       o.compact_every != 0 ? o.compact_every : std::max<std::uint64_t>(keys - keys / 16, 100);
   m.cluster = std::make_unique<Cluster>(
-      ClusterSettings{o.parent_dir, o.chunk_bytes, o.values, compact_every}, label);
+      ClusterSettings{o.parent_dir, o.target_dir, o.chunk_bytes, o.values, compact_every}, label);
   Cluster& c = *m.cluster;
   c.spawn_target();
   load_shard(c, keys, value_bytes, o.in_flight, label);
@@ -819,6 +849,7 @@ int run_parent(const Options& o) {
   JsonLine("migration_env")
       .add("mode", o.mode)
       .add("dir", o.parent_dir)
+      .add("target_dir", o.target_dir)
       .add("cores", static_cast<std::uint64_t>(std::thread::hardware_concurrency()))
       .add("chunk", o.chunk_bytes)
       .add("in_flight", o.in_flight)

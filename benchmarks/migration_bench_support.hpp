@@ -612,6 +612,7 @@ struct ChildStats {
 
 struct ClusterSettings {
   std::string parent_dir;
+  std::string target_parent_dir;  // node-2's; empty: parent_dir
   std::uint64_t chunk_bytes = 0;
   ValueKind values = ValueKind::kRandomBytes;
   std::uint64_t compact_every = 0;  // node-1's, while it loads the shard
@@ -623,7 +624,11 @@ struct ClusterSettings {
 class Cluster {
  public:
   Cluster(ClusterSettings settings, const std::string& name)
-      : settings_(std::move(settings)), scratch_(settings_.parent_dir, "migration-bench") {
+      : settings_(std::move(settings)),
+        scratch_(settings_.parent_dir, "migration-bench"),
+        target_scratch_(settings_.target_parent_dir.empty() ? settings_.parent_dir
+                                                            : settings_.target_parent_dir,
+                        "migration-bench-target") {
     for (int attempt = 0; attempt < 5 && !source_; ++attempt) {
       address1_ = fmt::format("127.0.0.1:{}", pick_free_port());
       if (!open_node1(settings_.compact_every)) {
@@ -661,7 +666,7 @@ class Cluster {
   void spawn_target() {
     ::malloc_trim(0);  // an earlier cluster's freed heap goes back first
     target_ = std::make_unique<TargetProcess>(std::vector<std::string>{
-        "--role", "target", "--node-dir", join_path(scratch_.path(), "node-2"), "--join-address",
+        "--role", "target", "--node-dir", join_path(target_scratch_.path(), "node-2"), "--join-address",
         address1_, "--chunk", std::to_string(settings_.chunk_bytes)});
     const std::string ready = target_->read_line(60);
     int tid = 0;
@@ -726,6 +731,7 @@ class Cluster {
 
   ClusterSettings settings_;
   bench::ScratchDir scratch_;
+  bench::ScratchDir target_scratch_;
   std::string address1_;
   std::unique_ptr<NodeHost> source_;
   std::unique_ptr<TargetProcess> target_;
