@@ -200,6 +200,8 @@ class Node::Impl final : public node::ReplicaHost,
   // Moves `dir` aside under a trash name in its parent (one rename) for
   // the disk worker to delete; remove_trash() deletes what a crash left.
   Result<std::string> move_to_trash(const std::string& dir);
+  // Frees a dropped shard's records a slice per loop task.
+  void release_remains(const std::shared_ptr<StateRemains>& remains);
   Status remove_trash();
   bool throttle_snapshot(Envelope& envelope);
   void pump_snapshot_queue(GroupId group, NodeId to);

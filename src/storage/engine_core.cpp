@@ -281,6 +281,14 @@ std::shared_ptr<const StateCapture> EngineCore::capture() const {
   return std::shared_ptr<const StateCapture>(new StateCapture(std::move(captured)));
 }
 
+std::unique_ptr<StateRemains> EngineCore::take_state() {
+  std::unique_lock lock(state_mu_);
+  if (state_->map().capture_alive()) return nullptr;
+  auto records = std::make_unique<StateRemains::Records>();
+  records->refs = state_->map().take_all();
+  return std::unique_ptr<StateRemains>(new StateRemains(std::move(records)));
+}
+
 Status EngineCore::replace_buckets(const std::vector<std::uint32_t>& buckets,
                                    const std::vector<std::string>& chunks) {
   if (standalone()) {

@@ -24,6 +24,13 @@
 #include "storage/kv_state.hpp"
 #include "storage/wal.hpp"
 
+namespace nodenomad {
+// What StorageEngine::take_state() hands out: the records, dropped from the back.
+struct StateRemains::Records {
+  std::vector<storage::RecordRef> refs;
+};
+}  // namespace nodenomad
+
 namespace nodenomad::storage {
 
 struct CapturedState;
@@ -72,6 +79,7 @@ class EngineCore {
 
   // Digests and bucket repair (storage_engine.hpp says the contracts).
   std::shared_ptr<const StateCapture> capture() const;
+  std::unique_ptr<StateRemains> take_state();
   Status replace_buckets(const std::vector<std::uint32_t>& buckets,
                          const std::vector<std::string>& chunks);
 

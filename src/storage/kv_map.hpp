@@ -177,6 +177,9 @@ class KvMap {
   // captured or whose captures are gone: a staging map handing its records
   // to another.
   std::vector<RecordRef> take_all();
+  // Whether a capture (or a snapshot stream's) still shares the records:
+  // take_all() is then not allowed.
+  bool capture_alive() const { return graveyards_alive_ && !newest_grave_.expired(); }
 
   std::size_t size() const { return slots_.size(); }
   // Bytes of keys, values and record headers held (not counting the table).

@@ -219,6 +219,20 @@ Result<std::shared_ptr<const StateCapture>> StorageEngine::capture() const {
   return core_->capture();
 }
 
+std::unique_ptr<StateRemains> StorageEngine::take_state() { return core_->take_state(); }
+
+StateRemains::StateRemains(std::unique_ptr<Records> records) : records_(std::move(records)) {}
+StateRemains::~StateRemains() = default;
+
+bool StateRemains::release(std::size_t max_records) {
+  std::vector<storage::RecordRef>& refs = records_->refs;
+  for (std::size_t i = 0; i < max_records && !refs.empty(); ++i) refs.pop_back();
+  if (refs.empty()) refs.shrink_to_fit();
+  return refs.empty();
+}
+
+std::size_t StateRemains::records_left() const { return records_->refs.size(); }
+
 Status StorageEngine::replace_buckets(const std::vector<std::uint32_t>& buckets,
                                       const std::vector<std::string>& chunks) {
   return core_->replace_buckets(buckets, chunks);

@@ -422,5 +422,37 @@ TEST_CASE("captures taken and digested on another thread while a log is applied"
   CHECK(seen.size() >= 2);
 }
 
+TEST_CASE("take_state hands the records out to be freed in slices, unless a capture shares them",
+          "[storage][capture]") {
+  const std::uint64_t seed = storage_test::test_seed(404);
+  Rng rng(seed);
+  auto engine = open_replicated();
+  (void)build_random_log(*engine, rng, 1200, 300);
+  const std::uint64_t keys = engine->stats().keys;
+  REQUIRE(keys > 100);
+  const ModelState state = dump_engine(*engine);
+  const LogIndex index = engine->last_applied_index();
+  {
+    // A live capture (or snapshot stream) keeps the records: nothing taken.
+    auto capture = std::move(engine->capture()).value();
+    CHECK(engine->take_state() == nullptr);
+    CHECK(engine->stats().keys == keys);
+    CHECK(capture->digest() == digest_from_dump(state, index));
+  }
+  std::unique_ptr<StateRemains> remains = engine->take_state();
+  REQUIRE(remains != nullptr);
+  CHECK(remains->records_left() == keys);
+  CHECK(engine->stats().keys == 0);
+  CHECK(engine->stats().bytes == 0);
+  std::size_t slices = 0;
+  while (!remains->release(100)) {
+    ++slices;
+    CHECK(remains->records_left() == keys - 100 * slices);
+  }
+  CHECK(remains->records_left() == 0);
+  CHECK(slices == (keys - 1) / 100);
+  engine.reset();  // an emptied engine closes as any other
+}
+
 }  // namespace
 }  // namespace nodenomad

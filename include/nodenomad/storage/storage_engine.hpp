@@ -118,6 +118,25 @@ struct StorageStats {
   bool failed = false;
 };
 
+// The records of a state that left its engine (StorageEngine::take_state()),
+// freed a slice at a time. Destroying it frees what is left at once.
+// Thread safety: one thread at a time.
+class StateRemains {
+ public:
+  ~StateRemains();
+  StateRemains(const StateRemains&) = delete;
+  StateRemains& operator=(const StateRemains&) = delete;
+  // Frees up to `max_records` records; true once none is left.
+  bool release(std::size_t max_records);
+  std::size_t records_left() const;
+
+ private:
+  friend class storage::EngineCore;
+  struct Records;
+  explicit StateRemains(std::unique_ptr<Records> records);
+  std::unique_ptr<Records> records_;
+};
+
 // A kExpire command for `due` stamped with `now`; its views point into `due`.
 KvCommand make_expire_command(WallTime now, const std::vector<DueKey>& due);
 
@@ -247,6 +266,15 @@ class StorageEngine final : public StateMachine {
   // slots copied out, under the shared state lock; no record is touched:
   // a few ms per million keys). Always OK today.
   Result<std::shared_ptr<const StateCapture>> capture() const;
+  // For a host dropping this engine (a node whose shard migrated away):
+  // moves every record out and leaves the state empty, so that the caller
+  // can free them a slice at a time on the thread that allocated them (the
+  // node's loop). A million frees from another thread contend with that
+  // thread's own allocations for the allocator's lock: the source's client
+  // writes stalled for 0.2-0.5 s after a move. nullptr while a capture or a
+  // snapshot stream still shares the records (freeing is then theirs).
+  // Nothing is read or applied afterwards; any thread.
+  std::unique_ptr<StateRemains> take_state();
   // Replicated mode, on the apply thread, between applies: replaces every
   // key of `buckets` with exactly the records in `chunks` (from
   // export_buckets() of a capture taken at this engine's current
