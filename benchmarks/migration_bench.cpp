@@ -722,16 +722,17 @@ void print_impact(const Options& o, const ImpactRun& run, const MoveFigures& mov
       .print();
 }
 
-// Where in the move the tail sits: per 250 ms of scheduled time, from 1 s
-// before the move to the end, the writes answered, their p50/p99/max and
+// Where in the move the tail sits: per 250 ms of scheduled time, from the
+// start of "before" to the end, the writes answered, their p50/p99/max and
 // the stage (stderr; `stage_at` holds when polling saw each stage begin).
 void print_timeline(std::vector<WriteClient::Answered> timeline, SteadyClock::time_point start,
+                    double before_s,
                     const std::vector<std::pair<SteadyClock::time_point, MigrationStage>>& stage_at) {
   constexpr double kWindowS = 0.25;
   std::map<long, std::vector<double>> windows;
   for (const WriteClient::Answered& a : timeline) {
     const double t = std::chrono::duration<double>(a.scheduled - start).count();
-    if (t >= -1.0) windows[static_cast<long>(std::floor(t / kWindowS))].push_back(a.ms);
+    if (t >= -before_s) windows[static_cast<long>(std::floor(t / kWindowS))].push_back(a.ms);
   }
   for (auto& [w, ms] : windows) {
     const SteadyClock::time_point at =
@@ -808,7 +809,7 @@ void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigu
   client.drain(120);
   std::vector<WriteClient::Answered> timeline = client.take_timeline();
   BeforeDuring split = split_by_move(timeline, move_start, move_end);
-  print_timeline(std::move(timeline), move_start, stage_at);
+  print_timeline(std::move(timeline), move_start, o.before_s, stage_at);
   print_impact(o, run, moved, client, open_loop, std::move(split));
 }
 
