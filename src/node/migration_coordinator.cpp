@@ -17,7 +17,9 @@ namespace {
 // Steps run this often (each waits for its own call to finish), and at once
 // after an operation's record or placement changed (wake()).
 constexpr std::uint64_t kStepIntervalMs = 100;
-// Transfer is over once the learner is this close to the leader's commit.
+// Transfer is over once the learner is this close to the leader's commit,
+// or once a catch-up round took no longer than an election timeout
+// (catch_up_rounds.hpp).
 constexpr std::uint64_t kCatchUpEntries = 100;
 // A rolled-back target that does not answer keeps an orphan copy (it holds
 // no vote, so nothing depends on it); the operation ends sooner.
@@ -113,6 +115,12 @@ void MigrationCoordinator::run_steps() {
     }
     step(r, version, live);
   }
+}
+
+std::uint64_t MigrationCoordinator::catch_up_round_ms() const {
+  const NodeOptions& o = node_.options();
+  return std::max<std::uint64_t>(2 * kStepIntervalMs,
+                                 std::uint64_t{o.raft.election_timeout_ticks} * o.tick_ms);
 }
 
 bool MigrationCoordinator::stalled(const Live& live, const MigrationRecord& r) const {
@@ -216,7 +224,11 @@ void MigrationCoordinator::step_transfer(const MigrationRecord& r, std::uint64_t
     } else if (rep->target_match > LogIndex(0)) {
       bytes = std::max(bytes, r.bytes_total);
     }
-    if (bytes > l.bytes_done || rep->target_match > l.match || r.paused) l.progress_ms = now;
+    // Before the learner holds the snapshot, a growing stream is progress.
+    const bool streaming = rep->target_snapshotting || rep->target_match == LogIndex(0);
+    if (bytes > l.bytes_done || (streaming && rep->target_match > l.match) || r.paused) {
+      l.progress_ms = now;
+    }
     // A smoothed rate over samples at least half a second apart.
     if (l.rate_ms == 0) {
       l.rate_ms = now;
@@ -230,10 +242,18 @@ void MigrationCoordinator::step_transfer(const MigrationRecord& r, std::uint64_t
     }
     l.bytes_done = bytes;
     l.match = std::max(l.match, rep->target_match);
-    const bool caught_up = !rep->target_snapshotting && rep->target_match > LogIndex(0) &&
-                           rep->commit.value() - std::min(rep->commit, rep->target_match).value() <=
-                               kCatchUpEntries;
-    if (!caught_up || r.paused) return;
+    if (streaming) {
+      l.catch_up.reset();
+      return;
+    }
+    // Then the log catches it up, in rounds that must converge (a pause
+    // starts the count again).
+    if (!l.catch_up || r.paused) l.catch_up.emplace(kCatchUpEntries, catch_up_round_ms());
+    const CatchUpRounds::Verdict v = l.catch_up->observe(now, rep->commit, rep->target_match);
+    if (v.progressed) l.progress_ms = now;
+    l.note = fmt::format("{}{}{}", v.progressed ? "" : "the target is not catching up: ",
+                         l.catch_up->describe(), rep->note.empty() ? "" : "; " + rep->note);
+    if (!v.caught_up || r.paused) return;
     MigrationRecord next = r;
     next.bytes_done = std::max(r.bytes_total, bytes);
     advance(std::move(next), version, MigrationStage::kVerify);

@@ -22,8 +22,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
+#include "node/catch_up_rounds.hpp"
 #include "node/migration_wire.hpp"
 #include "node/node_rpc.hpp"
 #include "nodenomad/migration/migration_plan.hpp"
@@ -64,10 +66,12 @@ class MigrationCoordinator {
     std::uint64_t rate_bytes = 0;
     int drop_attempts = 0;
     std::string note;
+    std::optional<CatchUpRounds> catch_up;  // Transfer, once the snapshot is in
   };
   using Done = std::function<void(Result<std::string>)>;
 
   void run_steps();
+  std::uint64_t catch_up_round_ms() const;
   // Steps again as soon as the loop is free.
   void wake();
   void step(const MigrationRecord& r, std::uint64_t version, Live& live);
