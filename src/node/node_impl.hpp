@@ -34,6 +34,7 @@ namespace nodenomad {
 
 namespace node {
 class MigrationCoordinator;
+class PacedRemoval;
 }
 
 class Node::Impl final : public node::ReplicaHost,
@@ -202,6 +203,9 @@ class Node::Impl final : public node::ReplicaHost,
   Result<std::string> move_to_trash(const std::string& dir);
   // Frees a dropped shard's records a slice per loop task.
   void release_remains(const std::shared_ptr<StateRemains>& remains);
+  // Deletes a dropped shard's files a slice per disk-worker task, a pause
+  // (a loop timer) between slices (paced_removal.hpp says why).
+  void remove_paced(std::shared_ptr<node::PacedRemoval> removal);
   Status remove_trash();
   bool throttle_snapshot(Envelope& envelope);
   void pump_snapshot_queue(GroupId group, NodeId to);

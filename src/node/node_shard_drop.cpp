@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "node/migration_support.hpp"
+#include "node/paced_removal.hpp"
 #include "node/node_impl.hpp"
 #include "nodenomad/logging.hpp"
 
@@ -15,6 +16,8 @@ namespace {
 
 // A dropped shard's directories wait for deletion under this prefix.
 constexpr std::string_view kTrashPrefix = ".trash-";
+// The most a slice of a paced removal frees (remove_paced()).
+constexpr std::uint64_t kRemovalStepBytes = 16ull << 20;
 
 // Bytes of the files under `path` (a file or a directory tree). A directory
 // is listed, never sized: stat gives a directory a size of its own.
@@ -135,6 +138,14 @@ Result<std::uint64_t> Node::Impl::drop_shard_group(ShardId shard) {
         self->post([remains](Impl& me) { me.release_remains(remains); });
       }
     }
+    Result<std::unique_ptr<node::PacedRemoval>> removal =
+        node::PacedRemoval::plan(*fs, trash, kRemovalStepBytes);
+    if (removal.is_ok()) {
+      if (auto self = weak.lock()) {
+        std::shared_ptr<node::PacedRemoval> shared = std::move(removal).value();
+        return self->post([shared](Impl& me) { me.remove_paced(shared); });
+      }
+    }
     for (const std::string& dir : trash) {
       if (Status removed = fs->remove_all(dir); !removed.is_ok()) {
         nodenomad::log(LogLevel::kWarn, "migration",
@@ -160,6 +171,31 @@ void Node::Impl::release_remains(const std::shared_ptr<StateRemains>& remains) {
   constexpr std::uint64_t kPauseMs = 5;
   if (remains->release(kRecordsPerSlice)) return;
   post_after(kPauseMs, [remains](Impl& me) { me.release_remains(remains); });
+}
+
+void Node::Impl::remove_paced(std::shared_ptr<node::PacedRemoval> removal) {
+  // At most 16 MiB freed per slice, one slice per 20 ms (under 800 MB/s):
+  // the commit that carries a slice trims it in about a millisecond.
+  constexpr std::uint64_t kPauseMs = 20;
+  std::weak_ptr<Impl> weak = weak_from_this();
+  post_after(kPauseMs, [weak, removal](Impl& me) {
+    me.disk_worker_.submit([weak, removal] {
+      Result<bool> done = removal->step();
+      if (done.is_ok() && *done) return;
+      if (!done.is_ok()) {
+        // The rest goes at once; what cannot go waits for the next open().
+        nodenomad::log(LogLevel::kWarn, "migration",
+                       fmt::format("paced removal stopped ({}); removing the rest at once",
+                                   done.status().to_string()));
+        if (Status rest = removal->remove_rest(); !rest.is_ok()) {
+          nodenomad::log(LogLevel::kWarn, "migration",
+                         fmt::format("trash is left behind: {}", rest.to_string()));
+        }
+        return;
+      }
+      if (auto self = weak.lock()) self->post([removal](Impl& me2) { me2.remove_paced(removal); });
+    });
+  });
 }
 
 Result<std::string> Node::Impl::move_to_trash(const std::string& dir) {
