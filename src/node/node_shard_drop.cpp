@@ -17,7 +17,7 @@ namespace {
 // A dropped shard's directories wait for deletion under this prefix.
 constexpr std::string_view kTrashPrefix = ".trash-";
 // The most a slice of a paced removal frees (remove_paced()).
-constexpr std::uint64_t kRemovalStepBytes = 16ull << 20;
+constexpr std::uint64_t kRemovalStepBytes = 4ull << 20;
 
 // Bytes of the files under `path` (a file or a directory tree). A directory
 // is listed, never sized: stat gives a directory a size of its own.
@@ -174,9 +174,11 @@ void Node::Impl::release_remains(const std::shared_ptr<StateRemains>& remains) {
 }
 
 void Node::Impl::remove_paced(std::shared_ptr<node::PacedRemoval> removal) {
-  // At most 16 MiB freed per slice, one slice per 20 ms (under 800 MB/s):
-  // the commit that carries a slice trims it in about a millisecond.
-  constexpr std::uint64_t kPauseMs = 20;
+  // At most 4 MiB freed per slice, one slice per 10 ms (under 400 MB/s: a
+  // 1 GiB shard in about 3 s). The commit that carries a slice trims it
+  // in about a millisecond (migration_bench's disk: 0.2 ms per MiB, so a
+  // 16 MiB slice held the fsyncs in its commit 3-7 ms).
+  constexpr std::uint64_t kPauseMs = 10;
   std::weak_ptr<Impl> weak = weak_from_this();
   post_after(kPauseMs, [weak, removal](Impl& me) {
     me.disk_worker_.submit([weak, removal] {
