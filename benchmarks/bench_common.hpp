@@ -59,9 +59,12 @@ class Flags {
  public:
   // `accepted` lists the flag names (without "--") the benchmark knows;
   // anything else stops it with the list, so a typo never runs silently
-  // with defaults.
-  Flags(int argc, char** argv, std::vector<std::string> accepted) : accepted_(std::move(accepted)) {
-    accepted_.push_back("quick");
+  // with defaults. `switches` take no value (--quick is always one).
+  Flags(int argc, char** argv, std::vector<std::string> accepted,
+        std::vector<std::string> switches = {})
+      : accepted_(std::move(accepted)), switches_(std::move(switches)) {
+    switches_.push_back("quick");
+    accepted_.insert(accepted_.end(), switches_.begin(), switches_.end());
     for (int i = 1; i < argc; ++i) {
       std::string_view arg(argv[i]);
       if (!arg.starts_with("--")) usage_error(fmt::format("unexpected argument '{}'", arg));
@@ -73,7 +76,7 @@ class Flags {
       }
       if (name.size() < arg.size()) {
         values_[name] = std::string(arg.substr(name.size() + 1));
-      } else if (name == "quick") {
+      } else if (std::find(switches_.begin(), switches_.end(), name) != switches_.end()) {
         values_[name] = "1";
       } else if (i + 1 < argc) {
         values_[name] = argv[++i];
@@ -120,6 +123,7 @@ class Flags {
 
  private:
   std::vector<std::string> accepted_;
+  std::vector<std::string> switches_;
   std::map<std::string, std::string> values_;
 };
 

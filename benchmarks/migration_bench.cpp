@@ -8,7 +8,7 @@
 //                   [--client-window N]
 //                   [--compact-every N] [--load-fraction F]
 //                   [--capacity-seconds S] [--before-seconds S] [--after-seconds S]
-//                   [--disk-probe-mib N] [--values random|letters] [--quick]
+//                   [--disk-probe-mib N] [--values random|letters] [--pin] [--quick]
 //
 // This process is node-1. It founds a one-node cluster (one shard,
 // replication factor 1) in a fresh directory under --dir (node-2's under
@@ -34,6 +34,10 @@
 //           rate (or --bandwidth): p50/p99 latency before, during (and per
 //           stage) and after, failures, "not applied".
 //   all     move, impact, keys.
+//
+// --pin runs this process (node-1 and the client) on CPU 0 and node-2 on
+// CPU 1: each node has a core of its own, as on two machines (the disk is
+// still shared). Without it both nodes share every core.
 //
 // Every figure is one JSON line on stdout; progress goes to stderr.
 // docs/benchmarks.md ("migration_bench") explains each field.
@@ -80,6 +84,7 @@ struct Options {
   std::uint64_t disk_probe_mib = 0;
   ValueKind values = ValueKind::kRandomBytes;
   bool quick = false;  // one unthrottled move per cluster, not two
+  bool pin = false;    // node-1 (and the client) on CPU 0, node-2 on CPU 1
   // The child's side.
   std::string role;
   std::string node_dir;
@@ -109,7 +114,8 @@ Options parse_options(int argc, char** argv) {
                      "values",
                      "role",
                      "node-dir",
-                     "join-address"});
+                     "join-address"},
+                    {"pin"});
   Options o;
   o.mode = flags.text("mode", "all");
   if (o.mode != "move" && o.mode != "keys" && o.mode != "impact" && o.mode != "all") {
@@ -136,6 +142,7 @@ Options parse_options(int argc, char** argv) {
   o.after_s = flags.real("after-seconds", 2, 0.2);
   o.disk_probe_mib = flags.number("disk-probe-mib", 256, 16);
   o.quick = flags.quick();
+  o.pin = flags.has("pin");
   const std::string values = flags.text("values", "random");
   if (values == "random") {
     o.values = ValueKind::kRandomBytes;
@@ -717,6 +724,7 @@ void print_impact(const Options& o, const ImpactRun& run, const MoveFigures& mov
            ratio(run.node1_during.cpu_s + run.node1_during.wait_s, moved.total_s))
       .add("node1_loop_stall_max_ms_before", run.node1_stall_before_ms)
       .add("node2_loop_stall_max_ms_before", run.node2_stall_before_ms)
+      .add("pinned", o.pin)
       .add("load_avg", bench::load_average_1min())
       .add("first_failure", client.first_failure())
       .print();
@@ -829,7 +837,8 @@ MovedCluster load_and_move(const Options& o, std::uint64_t keys, std::uint64_t v
   const std::uint64_t compact_every =
       o.compact_every != 0 ? o.compact_every : std::max<std::uint64_t>(keys - keys / 16, 100);
   m.cluster = std::make_unique<Cluster>(
-      ClusterSettings{o.parent_dir, o.target_dir, o.chunk_bytes, o.values, compact_every}, label);
+      ClusterSettings{o.parent_dir, o.target_dir, o.chunk_bytes, o.values, compact_every,
+                      o.pin ? 1 : -1}, label);
   Cluster& c = *m.cluster;
   c.spawn_target();
   load_shard(c, keys, value_bytes, o.in_flight, label);
@@ -847,6 +856,13 @@ MovedCluster load_and_move(const Options& o, std::uint64_t keys, std::uint64_t v
 int run_parent(const Options& o) {
   bench::quiet_routine_logs();
   ::signal(SIGPIPE, SIG_IGN);  // a dead child must not kill us through its pipe
+  if (o.pin) {
+    // Before any thread starts: they all inherit it.
+    cpu_set_t only;
+    CPU_ZERO(&only);
+    CPU_SET(0, &only);
+    if (::sched_setaffinity(0, sizeof(only), &only) != 0) fail("sched_setaffinity(CPU 0)");
+  }
   JsonLine("migration_env")
       .add("mode", o.mode)
       .add("dir", o.parent_dir)
@@ -855,6 +871,7 @@ int run_parent(const Options& o) {
       .add("chunk", o.chunk_bytes)
       .add("in_flight", o.in_flight)
       .add("values", o.values == ValueKind::kRandomBytes ? "random" : "letters")
+      .add("pinned", o.pin)
       .add("load_avg", bench::load_average_1min())
       .print();
   if (o.mode != "keys") {

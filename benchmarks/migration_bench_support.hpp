@@ -343,7 +343,8 @@ inline double metric_value(const std::string& text, const std::string& name) {
 // the destructor.
 class TargetProcess {
  public:
-  explicit TargetProcess(const std::vector<std::string>& args) {
+  // cpu >= 0: the child runs on that CPU only.
+  explicit TargetProcess(const std::vector<std::string>& args, int cpu = -1) {
     int to_child[2];
     int from_child[2];
     if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0) fail("pipe2");
@@ -367,6 +368,12 @@ class TargetProcess {
       }
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(3);
+      if (cpu >= 0) {
+        cpu_set_t only;
+        CPU_ZERO(&only);
+        CPU_SET(cpu, &only);
+        if (::sched_setaffinity(0, sizeof(only), &only) != 0) ::_exit(5);
+      }
       ::execv("/proc/self/exe", argv.data());
       ::_exit(4);
     }
@@ -655,6 +662,7 @@ struct ClusterSettings {
   std::uint64_t chunk_bytes = 0;
   ValueKind values = ValueKind::kRandomBytes;
   std::uint64_t compact_every = 0;  // node-1's, while it loads the shard
+  int target_cpu = -1;  // >= 0: node-2's process runs on that CPU only
 };
 
 // node-1 in this process, founding a one-shard cluster (R = 1) in a fresh
@@ -706,7 +714,7 @@ class Cluster {
     ::malloc_trim(0);  // an earlier cluster's freed heap goes back first
     target_ = std::make_unique<TargetProcess>(std::vector<std::string>{
         "--role", "target", "--node-dir", join_path(target_scratch_.path(), "node-2"), "--join-address",
-        address1_, "--chunk", std::to_string(settings_.chunk_bytes)});
+        address1_, "--chunk", std::to_string(settings_.chunk_bytes)}, settings_.target_cpu);
     const std::string ready = target_->read_line(60);
     int tid = 0;
     if (std::sscanf(ready.c_str(), "ready %u %d", &port2_, &tid) != 2) {
