@@ -856,13 +856,8 @@ MovedCluster load_and_move(const Options& o, std::uint64_t keys, std::uint64_t v
 int run_parent(const Options& o) {
   bench::quiet_routine_logs();
   ::signal(SIGPIPE, SIG_IGN);  // a dead child must not kill us through its pipe
-  if (o.pin) {
-    // Before any thread starts: they all inherit it.
-    cpu_set_t only;
-    CPU_ZERO(&only);
-    CPU_SET(0, &only);
-    if (::sched_setaffinity(0, sizeof(only), &only) != 0) fail("sched_setaffinity(CPU 0)");
-  }
+  // Before any thread starts: they all inherit it.
+  if (o.pin && !pin_to_cpu(0)) fail("sched_setaffinity(CPU 0)");
   JsonLine("migration_env")
       .add("mode", o.mode)
       .add("dir", o.parent_dir)

@@ -81,6 +81,15 @@ inline void wait_for(const std::function<bool()>& done, double timeout_s, const 
 
 inline pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
+// The calling thread (and the threads and processes it starts later) runs
+// on `cpu` only. Async-signal-safe: a forked child calls it before exec.
+inline bool pin_to_cpu(int cpu) {
+  cpu_set_t only;
+  CPU_ZERO(&only);
+  CPU_SET(cpu, &only);
+  return ::sched_setaffinity(0, sizeof(only), &only) == 0;
+}
+
 // The /proc reads and writes below run while a node serves writes, so they
 // allocate nothing of 1 KiB or more (no ifstream, no opendir): such a malloc
 // makes glibc consolidate its arena's fast bins under the arena lock, and the
@@ -368,12 +377,7 @@ class TargetProcess {
       }
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(3);
-      if (cpu >= 0) {
-        cpu_set_t only;
-        CPU_ZERO(&only);
-        CPU_SET(cpu, &only);
-        if (::sched_setaffinity(0, sizeof(only), &only) != 0) ::_exit(5);
-      }
+      if (cpu >= 0 && !pin_to_cpu(cpu)) ::_exit(5);
       ::execv("/proc/self/exe", argv.data());
       ::_exit(4);
     }

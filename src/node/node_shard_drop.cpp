@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include "node/migration_support.hpp"
-#include "node/paced_removal.hpp"
 #include "node/node_impl.hpp"
+#include "node/paced_removal.hpp"
 #include "nodenomad/logging.hpp"
 
 namespace nodenomad {
