@@ -303,6 +303,7 @@ void Node::Impl::start() {
 void Node::Impl::tick() {
   ++ticks_;
   for (auto& [group, replica] : groups_) replica->tick();
+  expire_requests();
   if (ticks_ % 10 == 0) log_bootstrap();
   coordinator_->tick();
   post_after(options_.tick_ms, [](Impl& self) { self.tick(); });

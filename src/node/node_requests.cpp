@@ -83,7 +83,7 @@ void Node::Impl::start_request(node::RpcRequest rpc, KvCallback done) {
   request.done = std::move(done);
   request.deadline_ms = now_ms() + options_.request_timeout_ms;
   ++requests_local_;
-  post_after(options_.request_timeout_ms, [id](Impl& self) { self.on_deadline(id); });
+  request_deadlines_.emplace_back(request.deadline_ms, id);
   route(id);
 }
 
@@ -222,6 +222,20 @@ void Node::Impl::retry_later(std::uint64_t id, const NodeId& hint) {
   const std::uint64_t delay =
       std::min<std::uint64_t>(kMaxRetryDelayMs, options_.tick_ms * request.attempt);
   post_after(delay, [id](Impl& self) { self.route(id); });
+}
+
+// Answers, at most a tick late, every request past its deadline. Finished
+// requests leave the front of the queue as they reach it, so it holds
+// little more than the requests in flight.
+void Node::Impl::expire_requests() {
+  const std::uint64_t now = now_ms();
+  while (!request_deadlines_.empty()) {
+    const auto [deadline_ms, id] = request_deadlines_.front();
+    const bool open = requests_.count(id) != 0;
+    if (open && deadline_ms > now) break;
+    request_deadlines_.pop_front();
+    if (open) on_deadline(id);
+  }
 }
 
 void Node::Impl::on_deadline(std::uint64_t id) {
