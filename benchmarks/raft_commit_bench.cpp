@@ -3,7 +3,7 @@
 //
 //   raft_commit_bench [--entries N] [--in-flight N] [--payload-bytes N]
 //                     [--log-store memory|file] [--dir PARENT] [--nodes N]
-//                     [--max-append-bytes N] [--repetitions N]
+//                     [--max-append-bytes N] [--entry-cache-bytes N] [--repetitions N]
 //                     [--compact-every N] [--fsync-probe-seconds S] [--quick]
 //
 // The leader keeps --in-flight proposals of --payload-bytes each outstanding
@@ -37,6 +37,7 @@ struct Options {
   std::uint64_t in_flight = 0;
   std::uint64_t payload_bytes = 0;
   std::uint64_t max_append_bytes = 0;
+  std::uint64_t entry_cache_bytes = 0;  // RaftConfig's; 0 turns the cache off
   std::uint64_t repetitions = 0;
   std::uint64_t compact_every = 0;
   int nodes = 3;
@@ -48,13 +49,16 @@ struct Options {
 Options parse_options(int argc, char** argv) {
   const Flags flags(argc, argv,
                     {"entries", "in-flight", "payload-bytes", "log-store", "dir", "nodes",
-                     "max-append-bytes", "repetitions", "fsync-probe-seconds", "compact-every"});
+                     "max-append-bytes", "entry-cache-bytes", "repetitions",
+                     "fsync-probe-seconds", "compact-every"});
   Options o;
   o.entries = flags.number("entries", 2'000'000, 200'000);
   o.in_flight = flags.number("in-flight", 20'000, 20'000);
   o.payload_bytes = flags.number("payload-bytes", 100, 100);
   o.max_append_bytes = flags.number("max-append-bytes", RaftConfig{}.max_append_bytes,
                                     RaftConfig{}.max_append_bytes);
+  o.entry_cache_bytes = flags.number("entry-cache-bytes", RaftConfig{}.entry_cache_bytes,
+                                     RaftConfig{}.entry_cache_bytes);
   o.repetitions = flags.number("repetitions", 3, 1);
   o.compact_every = flags.number("compact-every", 200'000, 50'000);
   o.nodes = static_cast<int>(flags.number("nodes", 3, 3));
@@ -126,6 +130,7 @@ RunResult run_once(const Options& o, StoreKind store, const std::string& dir) {
   co.store = store;
   co.dir = dir;
   co.base.max_append_bytes = o.max_append_bytes;
+  co.base.entry_cache_bytes = o.entry_cache_bytes;
   BenchCluster cluster(std::move(co));
   const NodeId leader_id = bench_node(1);
   cluster.elect(leader_id);
@@ -191,6 +196,7 @@ void print_result(const Options& o, StoreKind store, std::uint64_t repetition,
   line.add("log_store", store_kind_name(store))
       .add("nodes", o.nodes)
       .add("payload_bytes", o.payload_bytes)
+      .add("entry_cache_bytes", o.entry_cache_bytes)
       .add("in_flight", o.in_flight)
       .add("compact_every", o.compact_every)
       .add("repetition", repetition)

@@ -21,7 +21,7 @@ RaftCore::RaftCore(const RaftConfig& config, LogStore& store, StateMachine* stat
       store_(store),
       state_machine_(state_machine),
       rng_(rng),
-      log_(store, committed, applied),
+      log_(store, committed, applied, config.entry_cache_bytes),
       tracker_(config.max_inflight_messages, config.max_inflight_bytes) {}
 
 Result<std::unique_ptr<RaftCore>> RaftCore::open(const RaftConfig& config, LogStore& store,
@@ -265,6 +265,7 @@ void RaftCore::advance(const Ready& rd) {
   ready_outstanding_ = false;
   if (rd.snapshot) log_.stable_snapshot_to(rd.snapshot->index);
   if (!rd.entries.empty()) log_.stable_to(rd.entries.back().index, rd.entries.back().term);
+  release_entry_cache();
   if (role_ == RaftRole::kLeader) {
     update_self_progress();
   } else if (role_ == RaftRole::kCandidate && handed_self_vote_term_ == term_) {
@@ -272,6 +273,18 @@ void RaftCore::advance(const Ready& rd) {
     poll(id(), true);
   }
   if (snapshot_receive_ && snapshot_receive_->complete) finish_snapshot();
+}
+
+// Cached entries stay while the state machine or, on a leader, a follower
+// may still need them.
+void RaftCore::release_entry_cache() {
+  LogIndex keep_after = log_.applied();
+  if (role_ == RaftRole::kLeader) {
+    for (const auto& [peer, progress] : tracker_.progress()) {
+      if (peer != id()) keep_after = std::min(keep_after, progress.match());
+    }
+  }
+  log_.release_cache_to(keep_after);
 }
 
 Status RaftCore::compact(LogIndex index) {

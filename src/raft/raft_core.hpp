@@ -144,6 +144,7 @@ class RaftCore {
   // Everything that follows a commit advance (configuration, reads).
   void after_commit();
   void update_self_progress();
+  void release_entry_cache();  // after advance(): what nobody needs soon leaves the cache
 
   // --- read_only.cpp ---
   void handle_read_request(std::string context, const NodeId& from, bool allow_lease = true);

@@ -6,8 +6,13 @@
 
 namespace nodenomad {
 
-RaftLog::RaftLog(LogStore& store, LogIndex committed, LogIndex applied)
-    : store_(store), unstable_offset_(store.last_index().next()), committed_(committed),
+RaftLog::RaftLog(LogStore& store, LogIndex committed, LogIndex applied,
+                 std::uint64_t cache_bytes)
+    : store_(store),
+      unstable_offset_(store.last_index().next()),
+      cache_limit_(cache_bytes),
+      cache_offset_(unstable_offset_),
+      committed_(committed),
       applied_(applied) {}
 
 LogIndex RaftLog::first_index() const {
@@ -97,6 +102,7 @@ void RaftLog::truncate_and_append(std::span<const Entry> entries) {
     // The conflict lies in the durable part: what follows it is replaced.
     unstable_.clear();
     unstable_offset_ = from;
+    truncate_cache(from);
   } else {
     unstable_.resize(static_cast<std::size_t>(from - unstable_offset_));
   }
@@ -150,14 +156,17 @@ Result<std::vector<Entry>> RaftLog::entries(LogIndex lo, LogIndex hi,
   std::vector<Entry> out;
   if (lo == hi) return out;
   std::uint64_t bytes = 0;
-  if (lo < unstable_offset_) {
-    const LogIndex store_hi = std::min(hi, unstable_offset_);
+  if (lo < cache_offset_) {
+    const LogIndex store_hi = std::min(hi, cache_offset_);
     NN_ASSIGN_OR_RETURN(out, store_.entries(lo, store_hi, max_bytes));
     if (out.size() < store_hi - lo) return out;  // the byte limit was reached
     for (const Entry& e : out) bytes += e.data.size();
   }
-  for (LogIndex i = std::max(lo, unstable_offset_); i < hi; ++i) {
-    const Entry& e = unstable_[static_cast<std::size_t>(i - unstable_offset_)];
+  // The cache and the unstable entries are one run in memory.
+  for (LogIndex i = std::max(lo, cache_offset_); i < hi; ++i) {
+    const Entry& e = i < unstable_offset_
+                         ? cache_[static_cast<std::size_t>(i - cache_offset_)]
+                         : unstable_[static_cast<std::size_t>(i - unstable_offset_)];
     if (!out.empty() && bytes + e.data.size() > max_bytes) break;
     bytes += e.data.size();
     out.push_back(e);
@@ -169,8 +178,43 @@ void RaftLog::stable_to(LogIndex index, Term term) {
   if (unstable_.empty() || index < unstable_offset_ || index > unstable_last()) return;
   if (unstable_[static_cast<std::size_t>(index - unstable_offset_)].term != term) return;
   const auto n = static_cast<std::size_t>(index - unstable_offset_) + 1;
-  unstable_.erase(unstable_.begin(), unstable_.begin() + static_cast<std::ptrdiff_t>(n));
+  const auto end = unstable_.begin() + static_cast<std::ptrdiff_t>(n);
+  if (cache_limit_ > 0) {
+    for (auto it = unstable_.begin(); it != end; ++it) {
+      cache_bytes_ += it->data.size();
+      cache_.push_back(std::move(*it));
+    }
+  }
+  unstable_.erase(unstable_.begin(), end);
   unstable_offset_ = index.next();
+  if (cache_.empty()) cache_offset_ = unstable_offset_;
+  evict_cache();
+}
+
+void RaftLog::truncate_cache(LogIndex index) {
+  while (!cache_.empty() && cache_offset_ + cache_.size() > index) {
+    cache_bytes_ -= cache_.back().data.size();
+    cache_.pop_back();
+  }
+  if (cache_.empty()) cache_offset_ = index;
+}
+
+void RaftLog::release_cache_to(LogIndex index) {
+  while (!cache_.empty() && cache_offset_ <= index) {
+    cache_bytes_ -= cache_.front().data.size();
+    cache_.pop_front();
+    cache_offset_ = cache_offset_.next();
+  }
+  if (cache_.empty()) cache_offset_ = unstable_offset_;
+}
+
+void RaftLog::evict_cache() {
+  while (!cache_.empty() && cache_bytes_ > cache_limit_) {
+    cache_bytes_ -= cache_.front().data.size();
+    cache_.pop_front();
+    cache_offset_ = cache_offset_.next();
+  }
+  if (cache_.empty()) cache_offset_ = unstable_offset_;
 }
 
 void RaftLog::stable_snapshot_to(LogIndex index) {
@@ -183,6 +227,9 @@ void RaftLog::restore(const SnapshotMeta& meta) {
   unstable_snapshot_ = meta;
   unstable_.clear();
   unstable_offset_ = meta.index.next();
+  cache_.clear();
+  cache_bytes_ = 0;
+  cache_offset_ = unstable_offset_;
   conf_entries_.clear();
   committed_ = meta.index;
   applied_ = std::max(applied_, meta.index);
