@@ -155,6 +155,16 @@ struct NodeGroupStatus {
   LogIndex applied;
 };
 
+// How this node's client requests went (any thread; unlike metrics_text(),
+// never waits for the loop).
+struct NodeRequestCounters {
+  std::uint64_t local = 0;      // started on this node
+  std::uint64_t forwarded = 0;  // attempts sent to another node
+  std::uint64_t retries = 0;
+  std::uint64_t resumed_on_leader = 0;  // retries a new leader sent on before their timer
+  std::uint64_t timeouts = 0;
+};
+
 class Node final : public ClientApi {
  public:
   static Result<std::unique_ptr<Node>> open(NodeOptions options);
@@ -194,6 +204,7 @@ class Node final : public ClientApi {
 
   // Non-OK once a disk error stopped the node.
   Status failure() const;
+  NodeRequestCounters request_counters() const;
   // The groups hosted here (answered from the loop; blocks the caller).
   std::vector<NodeGroupStatus> group_status() const;
   // The cluster's metadata (members, ShardMap, records) as this node's

@@ -402,9 +402,23 @@ void Node::Impl::on_soft_state(GroupId group, const SoftState& soft) {
   const ShardId shard = shard_of_group(group);
   if (soft.leader.empty()) {
     leader_hints_.erase(shard);
-  } else {
-    leader_hints_[shard] = soft.leader;
+    return;
   }
+  leader_hints_[shard] = soft.leader;
+  auto waiting = awaiting_leader_.find(shard);
+  if (waiting == awaiting_leader_.end()) return;
+  std::vector<std::uint64_t> ids = std::move(waiting->second);
+  awaiting_leader_.erase(waiting);
+  // Routed from a task of their own: this runs inside the replica's Ready
+  // handling, which a local proposal must not re-enter.
+  post([ids = std::move(ids)](Impl& self) {
+    for (const std::uint64_t id : ids) {
+      auto it = self.requests_.find(id);
+      if (it == self.requests_.end() || !it->second.waiting) continue;
+      ++self.resumed_on_leader_;
+      self.resume(id, it->second.attempt);
+    }
+  });
 }
 
 void Node::Impl::run_off_loop(std::function<Status()> work, std::function<void(Status)> done) {
@@ -525,6 +539,13 @@ const NodeId& Node::node_id() const { return impl_->options().id; }
 bool Node::is_ready() const { return impl_->ready(); }
 Status Node::failure() const { return impl_->failure(); }
 std::string Node::metrics_text() const { return impl_->metrics_text(); }
+
+NodeRequestCounters Node::request_counters() const { return impl_->request_counters(); }
+
+NodeRequestCounters Node::Impl::request_counters() const {
+  return NodeRequestCounters{requests_local_.load(), requests_forwarded_.load(), retries_.load(),
+                             resumed_on_leader_.load(), timeouts_.load()};
+}
 std::vector<NodeGroupStatus> Node::group_status() const { return impl_->group_status(); }
 
 }  // namespace nodenomad

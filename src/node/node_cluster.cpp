@@ -523,12 +523,15 @@ std::string Node::Impl::metrics_text() const {
       "nodenomad_node_requests_total{{path=\"served_for_peer\"}} {}\n"
       "nodenomad_node_requests_total{{path=\"relayed\"}} {}\n"
       "# TYPE nodenomad_node_request_retries_total counter\nnodenomad_node_request_retries_total {}\n"
+      "# TYPE nodenomad_node_requests_resumed_on_leader_total counter\n"
+      "nodenomad_node_requests_resumed_on_leader_total {}\n"
       "# TYPE nodenomad_node_request_timeouts_total counter\n"
       "nodenomad_node_request_timeouts_total {}\n"
       "# TYPE nodenomad_ttl_keys_expired_total counter\nnodenomad_ttl_keys_expired_total {}\n"
       "# TYPE nodenomad_node_failed gauge\nnodenomad_node_failed {}\n",
       requests_local_.load(), requests_forwarded_.load(), requests_served_for_peers_.load(),
-      requests_relayed_.load(), retries_.load(), timeouts_.load(), keys_expired_.load(), failure().is_ok() ? 0 : 1);
+      requests_relayed_.load(), retries_.load(), resumed_on_leader_.load(), timeouts_.load(),
+      keys_expired_.load(), failure().is_ok() ? 0 : 1);
   out += fmt::format(
       "# TYPE nodenomad_migration_snapshot_bytes_sent_total counter\n"
       "nodenomad_migration_snapshot_bytes_sent_total {}\n"

@@ -58,6 +58,7 @@ class Node::Impl final : public node::ReplicaHost,
   void request_sync(node::GroupReplica& replica) override;
   void on_replica_failed(GroupId group, const Status& why) override;
   void on_soft_state(GroupId group, const SoftState& soft) override;
+  NodeRequestCounters request_counters() const;
   void on_applied(GroupId group) override;
   void run_off_loop(std::function<Status()> work, std::function<void(Status)> done) override;
   // A shard's outgoing snapshot streams, read ahead on snapshot_worker_.
@@ -132,6 +133,9 @@ class Node::Impl final : public node::ReplicaHost,
     // The attempt's forwarded request id; 0 while none is in flight.
     std::uint64_t in_flight_id = 0;
     NodeId in_flight_to;
+    // Waiting to be routed again (retry_later): by its timer, or sooner by
+    // the shard's next known leader. Whichever comes first routes it.
+    bool waiting = false;
   };
   struct Inbound {  // a forwarded request being served here
     NodeId from;
@@ -219,7 +223,8 @@ class Node::Impl final : public node::ReplicaHost,
   void finish(std::uint64_t id, KvReply reply);
   void retry_later(std::uint64_t id, const NodeId& hint);
   void on_deadline(std::uint64_t id);
-  void expire_requests();  // each tick: on_deadline() for the requests past theirs
+  void expire_requests();
+  void resume(std::uint64_t id, std::uint32_t attempt);  // routes a waiting request once  // each tick: on_deadline() for the requests past theirs
   NodeId pick_target(const Request& request) const;
   void execute_locally(node::GroupReplica& replica, const node::RpcRequest& rpc,
                        std::function<void(node::RpcResponse)> done);
@@ -255,6 +260,10 @@ class Node::Impl final : public node::ReplicaHost,
   // past it. (A timer per request kept ~100k timers in asio's heap at 20k
   // writes/s and cost the loop 8-13% of its time: docs/node.md.)
   std::deque<std::pair<std::uint64_t, std::uint64_t>> request_deadlines_;
+  // Requests waiting out a leader change of a shard this node holds a
+  // replica of; on_soft_state() routes them as soon as a leader is known
+  // (a leadership transfer takes a few ms; the retry timer waits 50+).
+  std::map<ShardId, std::vector<std::uint64_t>> awaiting_leader_;
   std::map<std::uint64_t, std::uint64_t> forwarded_;  // wire id -> local id
   std::map<std::uint64_t, std::function<void(Result<node::RpcResponse>)>> admin_calls_;
   std::uint64_t next_id_ = 1;  // start() moves it past every earlier incarnation's ids
@@ -296,6 +305,7 @@ class Node::Impl final : public node::ReplicaHost,
   std::atomic<std::uint64_t> requests_served_for_peers_{0};
   std::atomic<std::uint64_t> requests_relayed_{0};
   std::atomic<std::uint64_t> retries_{0};
+  std::atomic<std::uint64_t> resumed_on_leader_{0};  // retries a new leader started early
   std::atomic<std::uint64_t> timeouts_{0};
   std::atomic<std::uint64_t> keys_expired_{0};
 };

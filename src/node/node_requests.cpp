@@ -219,9 +219,26 @@ void Node::Impl::retry_later(std::uint64_t id, const NodeId& hint) {
     return;
   }
   if (hint.empty()) leader_hints_.erase(request.shard);
+  request.waiting = true;
+  const std::uint32_t attempt = request.attempt;
+  // A replica here hears of the shard's next leader (on_soft_state): a
+  // request refused during a leadership transfer or an election goes on
+  // then, not a retry delay later.
+  if (hint.empty() && shard_replica(request.shard) != nullptr) {
+    awaiting_leader_[request.shard].push_back(id);
+  }
   const std::uint64_t delay =
       std::min<std::uint64_t>(kMaxRetryDelayMs, options_.tick_ms * request.attempt);
-  post_after(delay, [id](Impl& self) { self.route(id); });
+  post_after(delay, [id, attempt](Impl& self) { self.resume(id, attempt); });
+}
+
+// Both the retry timer and a new leader may wake a request; only the first
+// wake-up of its current attempt routes it (twice would send a write twice).
+void Node::Impl::resume(std::uint64_t id, std::uint32_t attempt) {
+  auto it = requests_.find(id);
+  if (it == requests_.end() || !it->second.waiting || it->second.attempt != attempt) return;
+  it->second.waiting = false;
+  route(id);
 }
 
 // Answers, at most a tick late, every request past its deadline. Finished
@@ -235,6 +252,15 @@ void Node::Impl::expire_requests() {
     if (open && deadline_ms > now) break;
     request_deadlines_.pop_front();
     if (open) on_deadline(id);
+  }
+  // Requests that went on by their timer, or finished, leave the lists of
+  // shards whose leader does not change (a busy leader refuses without one).
+  for (auto it = awaiting_leader_.begin(); it != awaiting_leader_.end();) {
+    std::erase_if(it->second, [this](std::uint64_t id) {
+      auto r = requests_.find(id);
+      return r == requests_.end() || !r->second.waiting;
+    });
+    it = it->second.empty() ? awaiting_leader_.erase(it) : std::next(it);
   }
 }
 

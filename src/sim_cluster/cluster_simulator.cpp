@@ -270,6 +270,11 @@ testing::ClusterSimResult ClusterSim::run() {
     step();
   }
   stats_.settle_ms = (scheduler_.now() - settle_start) / 1000;
+  for (std::uint32_t i = 0; i < nodes_->count(); ++i) {
+    if (Node* node = nodes_->node(i)) {
+      stats_.requests_resumed_on_leader += node->request_counters().resumed_on_leader;
+    }
+  }
   check_history();
   testing::ClusterSimResult result;
   fill_result(result);

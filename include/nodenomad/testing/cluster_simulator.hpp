@@ -190,6 +190,9 @@ struct ClusterSimStats {
   std::uint64_t ops_unknown = 0;
   std::uint64_t checker_states = 0;
   std::uint64_t settle_ms = 0;  // how long coming to rest took
+  // Requests a new leader sent on before their retry timer (the nodes up at
+  // the end; a node's counters restart with it).
+  std::uint64_t requests_resumed_on_leader = 0;
 };
 
 struct ClusterSimResult {
