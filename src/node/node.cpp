@@ -546,6 +546,7 @@ NodeRequestCounters Node::Impl::request_counters() const {
   return NodeRequestCounters{requests_local_.load(), requests_forwarded_.load(), retries_.load(),
                              resumed_on_leader_.load(), timeouts_.load()};
 }
+
 std::vector<NodeGroupStatus> Node::group_status() const { return impl_->group_status(); }
 
 }  // namespace nodenomad
