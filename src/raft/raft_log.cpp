@@ -200,21 +200,17 @@ void RaftLog::truncate_cache(LogIndex index) {
 }
 
 void RaftLog::release_cache_to(LogIndex index) {
-  while (!cache_.empty() && cache_offset_ <= index) {
-    cache_bytes_ -= cache_.front().data.size();
-    cache_.pop_front();
-    cache_offset_ = cache_offset_.next();
-  }
-  if (cache_.empty()) cache_offset_ = unstable_offset_;
+  while (!cache_.empty() && cache_offset_ <= index) pop_cache_front();
 }
 
 void RaftLog::evict_cache() {
-  while (!cache_.empty() && cache_bytes_ > cache_limit_) {
-    cache_bytes_ -= cache_.front().data.size();
-    cache_.pop_front();
-    cache_offset_ = cache_offset_.next();
-  }
-  if (cache_.empty()) cache_offset_ = unstable_offset_;
+  while (!cache_.empty() && cache_bytes_ > cache_limit_) pop_cache_front();
+}
+
+void RaftLog::pop_cache_front() {
+  cache_bytes_ -= cache_.front().data.size();
+  cache_.pop_front();
+  cache_offset_ = cache_.empty() ? unstable_offset_ : cache_offset_.next();
 }
 
 void RaftLog::stable_snapshot_to(LogIndex index) {

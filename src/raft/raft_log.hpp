@@ -113,6 +113,7 @@ class RaftLog {
   // Drops cached entries at and after `index` (a conflict replaced them).
   void truncate_cache(LogIndex index);
   void evict_cache();  // oldest first, down to cache_limit_
+  void pop_cache_front();  // keeps cache_offset_ == unstable_offset_ once empty
 
   LogStore& store_;
   std::optional<SnapshotMeta> unstable_snapshot_;
