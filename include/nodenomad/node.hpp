@@ -40,6 +40,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -56,6 +57,8 @@
 #include "nodenomad/transport.hpp"
 
 namespace nodenomad {
+
+class StorageEngine;
 
 namespace node {
 struct AdminCall;
@@ -141,6 +144,13 @@ struct NodeOptions {
   // that a run depends only on the loop's order. nullptr: threads.
   EventLoop* background_loop = nullptr;
   std::uint64_t seed = 0;           // election jitter; 0: from the node id
+
+  // Tests only (leave empty): called on the loop just before this node, as
+  // a migration target, digests `shard` for Verify: round 0, then once
+  // after each repair. A test changes the state here to make the replica
+  // diverge from its leader, which Verify must then find and repair.
+  std::function<void(ShardId shard, std::uint32_t round, StorageEngine& state)>
+      before_verify_digest_for_testing;
 
   static RaftConfig default_raft_config();
 };

@@ -260,6 +260,9 @@ void Node::Impl::serve_migrate_target(const node::TargetCall& call,
 void Node::Impl::digest_target(ShardId shard) {
   auto it = target_sessions_.find(shard);
   if (it == target_sessions_.end() || !it->second) return;
+  if (options_.before_verify_digest_for_testing) {
+    options_.before_verify_digest_for_testing(shard, it->second->round, *storage_.at(shard));
+  }
   Result<std::shared_ptr<const StateCapture>> capture = storage_.at(shard)->capture();
   if (!capture.is_ok()) {
     it->second->aborted = true;
