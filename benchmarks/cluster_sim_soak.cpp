@@ -8,6 +8,9 @@
 //   cluster_sim_soak --seed S [--trace]   replay one seed (and print every event)
 //   --duplicate-requests                  let the network duplicate forwarded
 //                                         requests too (docs/simulation.md)
+//   --diverge P                           migration targets silently lose a
+//                                         digest bucket before a Verify digest
+//                                         with chance P (Verify must repair it)
 //   --trace-group G                       with --trace: every Raft message of
 //                                         group G too (0 = metadata, s+1 = shard s)
 //   --verbose                             a line for every seed as it ends
@@ -36,14 +39,15 @@ using nodenomad::testing::ClusterSimOptions;
 
 constexpr nodenomad::soak::SoakProgram kProgram{
     "cluster_sim_soak",
-    "cluster_sim_soak --seconds N [--first-seed S] [--duration-ms D] [--duplicate-requests] | "
-    "--quick | --seed S [--trace]"};
+    "cluster_sim_soak --seconds N [--first-seed S] [--duration-ms D] [--duplicate-requests] "
+    "[--diverge P] | --quick | --seed S [--trace]"};
 constexpr std::uint64_t kDurationMs = 15'000;
 constexpr std::uint64_t kQuickDurationMs = 5'000;
 
 struct Args {
   SoakFlags soak;
   bool duplicate_requests = false;
+  double diverge = 0;
   std::optional<std::uint64_t> trace_group;
 };
 
@@ -56,6 +60,8 @@ Args parse(int argc, char** argv) {
     const std::string_view flag = line.flag();
     if (flag == "--duplicate-requests") {
       a.duplicate_requests = true;
+    } else if (flag == "--diverge") {
+      a.diverge = line.probability();
     } else if (flag == "--trace-group") {
       a.trace_group = line.number();
     } else {
@@ -70,16 +76,18 @@ ClusterSimOptions options_for(const Args& a, std::uint64_t seed) {
   o.seed = seed;
   o.duration_ms = a.soak.duration_ms;
   o.duplicate_requests = a.duplicate_requests;
+  o.diverge_probability = a.diverge;
   o.trace_raft_group = a.trace_group;
   return o;
 }
 
 std::string replay_command(const Args& a, std::uint64_t seed) {
-  return fmt::format("cluster_sim_soak --seed {}{}{} --trace", seed,
+  return fmt::format("cluster_sim_soak --seed {}{}{}{} --trace", seed,
                      a.soak.duration_ms != kDurationMs
                          ? fmt::format(" --duration-ms {}", a.soak.duration_ms)
                          : std::string(),
-                     a.duplicate_requests ? " --duplicate-requests" : "");
+                     a.duplicate_requests ? " --duplicate-requests" : "",
+                     a.diverge > 0 ? fmt::format(" --diverge {}", a.diverge) : std::string());
 }
 
 nodenomad::soak::SoakSeeds soak_seeds(const Args& a) {

@@ -233,7 +233,9 @@ std::string ClusterFaultProfile::describe() const {
         isolate_weight, crash_weight, disk_fault_weight, heal_weight, fault_max_ms, down_max_ms,
         max_down_nodes, torn_tail_probability);
   }
-  return out + sim_support::describe_clock_and_disks(*this);
+  out += sim_support::describe_clock_and_disks(*this);
+  if (diverge_probability > 0) out += fmt::format(" diverge={:.2f}", diverge_probability);
+  return out;
 }
 
 }  // namespace nodenomad::testing

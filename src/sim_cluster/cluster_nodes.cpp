@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "nodenomad/storage/shard_digest.hpp"
+#include "nodenomad/storage/storage_engine.hpp"
+
 namespace nodenomad::sim_cluster {
 
 ClusterNodes::ClusterNodes(Scheduler& scheduler, SimNetwork& network, ManualClock& clock,
@@ -21,6 +24,8 @@ ClusterNodes::ClusterNodes(Scheduler& scheduler, SimNetwork& network, ManualCloc
     slots_[i].id = sim_node_id(i);
     slots_[i].disk = std::make_unique<testing::FaultInjectingFileSystem>(rng_.next_u64());
   }
+  // Only then: a run without divergence draws exactly what it drew before.
+  if (profile_.diverge_probability > 0) diverge_rng_ = rng_.fork();
 }
 
 ClusterNodes::~ClusterNodes() {
@@ -73,6 +78,12 @@ Status ClusterNodes::start(std::uint32_t i) {
   options.transport = slot.transport.get();
   options.file_system = slot.disk.get();
   options.clock = &clock_;
+  if (profile_.diverge_probability > 0) {
+    options.before_verify_digest_for_testing = [this, i](ShardId shard, std::uint32_t round,
+                                                         StorageEngine& state) {
+      maybe_diverge(i, shard, round, state);
+    };
+  }
   Result<std::unique_ptr<Node>> opened = Status::unavailable("not opened");
   scheduler_.as_owner(i, [&] { opened = Node::open(std::move(options)); });
   trace_.note(scheduler_.now(), fmt::format("start {} incarnation {}: {}", slot.id.str(),
@@ -104,6 +115,40 @@ void ClusterNodes::crash(std::uint32_t i, bool tear, const std::string& why) {
   testing::CrashOptions crash;
   crash.tear_unsynced_tail = tear;
   slot.disk->crash(crash);
+}
+
+void ClusterNodes::maybe_diverge(std::uint32_t i, ShardId shard, std::uint32_t round,
+                                 StorageEngine& state) {
+  if (!diverge_rng_.chance(profile_.diverge_probability)) return;
+  Result<std::shared_ptr<const StateCapture>> capture = state.capture();
+  if (!capture.is_ok()) return;
+  const ShardDigest digest = (*capture)->digest();
+  std::vector<std::uint32_t> filled;
+  for (std::uint32_t b = 0; b < kDigestBuckets; ++b) {
+    if (digest.buckets[b] != 0) filled.push_back(b);
+  }
+  if (filled.empty()) return;
+  const std::vector<std::uint32_t> bucket = {filled[diverge_rng_.uniform(filled.size())]};
+  // The bucket's export from an empty replica at the same index: replacing
+  // it drops the bucket's keys (and resets the version floor).
+  StorageOptions empty_options;  // in memory
+  empty_options.mode = StorageMode::kReplicated;
+  Result<std::unique_ptr<StorageEngine>> empty = StorageEngine::open(empty_options);
+  Status s = empty.status();
+  if (s.is_ok() && state.last_applied_index() > LogIndex(0)) {
+    s = (*empty)->apply(state.last_applied_index(), std::string()).status();
+  }
+  Result<std::shared_ptr<const StateCapture>> blank =
+      s.is_ok() ? (*empty)->capture() : Result<std::shared_ptr<const StateCapture>>(s);
+  Result<std::vector<std::string>> chunks =
+      blank.is_ok() ? (*blank)->export_buckets(bucket, 1u << 20)
+                    : Result<std::vector<std::string>>(blank.status());
+  s = chunks.is_ok() ? state.replace_buckets(bucket, *chunks) : chunks.status();
+  if (s.is_ok()) ++divergences_;
+  trace_.note(scheduler_.now(),
+              fmt::format("diverge {} shard {} before verify digest {}: bucket {} of {} -> {}",
+                          slots_[i].id.str(), shard.value(), round, bucket[0], filled.size(),
+                          s.is_ok() ? "emptied" : s.to_string()));
 }
 
 void ClusterNodes::fail_next_sync(std::uint32_t i) {

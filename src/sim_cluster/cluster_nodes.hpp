@@ -60,6 +60,8 @@ class ClusterNodes {
   std::function<void(std::uint32_t)> on_down;
 
   std::uint64_t crashes() const { return crashes_; }
+  // Targets made to diverge (profile's diverge_probability).
+  std::uint64_t divergences() const { return divergences_; }
 
  private:
   struct Slot {
@@ -72,6 +74,9 @@ class ClusterNodes {
     std::uint64_t incarnation = 0;
   };
   SimTime disk_latency_us();
+  // Before a Verify digest on node i's copy of `shard`: with the profile's
+  // chance, empties one non-empty digest bucket of `state`.
+  void maybe_diverge(std::uint32_t i, ShardId shard, std::uint32_t round, StorageEngine& state);
 
   Scheduler& scheduler_;
   SimNetwork& network_;
@@ -85,6 +90,8 @@ class ClusterNodes {
   // Loops of past incarnations: a dropped closure may still name them.
   std::vector<std::unique_ptr<SimLoop>> dead_loops_;
   std::uint64_t crashes_ = 0;
+  Rng diverge_rng_{0};  // forked from rng_ only when divergence is asked for
+  std::uint64_t divergences_ = 0;
 };
 
 }  // namespace nodenomad::sim_cluster

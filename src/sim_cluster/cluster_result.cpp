@@ -17,12 +17,14 @@ std::string stats_json(const ClusterSimStats& s) {
       "\"crashes\":{},\"stage_kills\":{},\"fail_stops\":{},\"disk_faults\":{},\"partitions\":{},"
       "\"admin_calls\":{},\"migrations\":{},\"migrations_done\":{},\"migrations_failed\":{},"
       "\"migrations_cancelled\":{},\"views_checked\":{},\"shards_compared\":{},\"ops_ok\":{},"
-      "\"ops_fail\":{},\"ops_unknown\":{},\"checker_states\":{}}}",
+      "\"ops_fail\":{},\"ops_unknown\":{},\"checker_states\":{},\"divergences\":{},"
+      "\"verify_mismatches\":{},\"migrations_done_after_repair\":{}}}",
       s.steps, s.simulated_ms, s.settle_ms, s.messages_sent, s.messages_delivered,
       s.messages_dropped, s.messages_duplicated, s.crashes, s.stage_kills, s.fail_stops,
       s.disk_faults, s.partitions, s.admin_calls, s.migrations, s.migrations_done,
       s.migrations_failed, s.migrations_cancelled, s.views_checked, s.shards_compared, s.ops_ok,
-      s.ops_fail, s.ops_unknown, s.checker_states);
+      s.ops_fail, s.ops_unknown, s.checker_states, s.divergences, s.verify_mismatches,
+      s.migrations_done_after_repair);
 }
 
 }  // namespace
@@ -49,6 +51,11 @@ std::string ClusterSimResult::report() const {
       stats.crashes, stats.stage_kills, stats.fail_stops, stats.migrations, stats.migrations_done,
       stats.migrations_failed, stats.migrations_cancelled, stats.ops_ok, stats.ops_fail,
       stats.ops_unknown, verdict_name(verdict), trace_hash);
+  if (stats.divergences > 0) {
+    out += fmt::format(
+        "  {} targets diverged; Verify found {} bad buckets; {} moves done after a repair\n",
+        stats.divergences, stats.verify_mismatches, stats.migrations_done_after_repair);
+  }
   for (const std::string& k : kills_fired) out += "  killed: " + k + "\n";
   if (passed) return out;
   return out + sim_support::failure_report(

@@ -305,7 +305,10 @@ void ClusterSim::fill_result(testing::ClusterSimResult& r) {
     s.messages_dropped = network_->stats().dropped;
     s.messages_duplicated = network_->stats().duplicated;
   }
-  if (nodes_) s.crashes = nodes_->crashes();
+  if (nodes_) {
+    s.crashes = nodes_->crashes();
+    s.divergences = nodes_->divergences();
+  }
   if (driver_) s.admin_calls = driver_->admin_calls();
   if (invariants_) {
     s.views_checked = invariants_->views_checked();
@@ -314,6 +317,9 @@ void ClusterSim::fill_result(testing::ClusterSimResult& r) {
       s.migrations_done += rec.stage == MigrationStage::kDone ? 1 : 0;
       s.migrations_failed += rec.stage == MigrationStage::kFailed ? 1 : 0;
       s.migrations_cancelled += rec.stage == MigrationStage::kCancelled ? 1 : 0;
+      s.verify_mismatches += rec.verify_mismatches;
+      s.migrations_done_after_repair +=
+          rec.stage == MigrationStage::kDone && rec.verify_mismatches > 0 ? 1 : 0;
     }
   }
   if (clients_) {

@@ -27,6 +27,7 @@ ClusterSim::ClusterSim(const testing::ClusterSimOptions& options)
       nemesis_rng_(1) {
   Rng profile_rng = rng_.fork();
   profile_ = options_.faults ? *options_.faults : testing::ClusterFaultProfile::draw(profile_rng);
+  if (options_.diverge_probability > 0) profile_.diverge_probability = options_.diverge_probability;
   Rng scenario_rng = rng_.fork();
   scenario_ = draw_scenario(options_, scenario_rng);
   nemesis_rng_ = rng_.fork();

@@ -97,6 +97,17 @@ std::uint64_t SoakCommandLine::number() {
   return value;
 }
 
+double SoakCommandLine::probability() {
+  if (index_ + 1 >= argc_) fail("a flag needs a value");
+  const char* text = argv_[++index_];
+  char* end = nullptr;
+  const double value = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(value >= 0 && value <= 1)) {
+    fail("not a probability (a number from 0 to 1)");
+  }
+  return value;
+}
+
 std::string_view SoakCommandLine::word(std::string_view why) {
   if (index_ + 1 >= argc_) fail(why);
   return argv_[++index_];

@@ -61,6 +61,9 @@ class SoakCommandLine {
   // The current flag's value as a number (decimal, 0x hex or 0 octal).
   // Exits with "a flag needs a value" or "not a number".
   std::uint64_t number();
+  // The current flag's value as a probability; exits with "a flag needs a
+  // value" or "not a probability (a number from 0 to 1)".
+  double probability();
   // The current flag's value as a word; exits with `why` if there is none.
   std::string_view word(std::string_view why);
   // Takes the current flag (and its value) if it is one of SoakFlags'.

@@ -110,6 +110,12 @@ struct ClusterFaultProfile {
   double slow_disk_probability = 0;
   std::uint32_t slow_disk_latency_us = 30'000;
 
+  // --- silent divergence: the chance that a migration target's copy of a
+  // shard loses one digest bucket's keys just before a Verify digest (any
+  // round), which Verify must find and repair before promoting it; 0 =
+  // never. Never drawn: ClusterSimOptions::diverge_probability sets it. ---
+  double diverge_probability = 0;
+
   static ClusterFaultProfile calm();
   static ClusterFaultProfile harsh();
   // Frequent short crashes, little else.
@@ -151,6 +157,9 @@ struct ClusterSimOptions {
   // The driver's migration calls (create, rebalance, drain, cancel, pause,
   // resume); joins and their rebalance happen regardless.
   bool random_migrations = true;
+  // Silent divergence of migration targets at Verify, on top of the faults
+  // (ClusterFaultProfile::diverge_probability); 0 = the profile's own.
+  double diverge_probability = 0;
   bool check_linearizability = true;
   std::uint64_t checker_max_states_per_key = 200'000;
   ClusterSimBug bug = ClusterSimBug::kNone;
@@ -193,6 +202,12 @@ struct ClusterSimStats {
   // Requests a new leader sent on before their retry timer (the nodes up at
   // the end; a node's counters restart with it).
   std::uint64_t requests_resumed_on_leader = 0;
+  // Silent divergence (ClusterFaultProfile::diverge_probability): targets
+  // made to diverge, the bucket mismatches Verify counted in the operation
+  // records, and the moves done after at least one repair.
+  std::uint64_t divergences = 0;
+  std::uint64_t verify_mismatches = 0;
+  std::uint64_t migrations_done_after_repair = 0;
 };
 
 struct ClusterSimResult {
