@@ -9,25 +9,60 @@ namespace nodenomad::node {
 
 namespace {
 
-// The state machine as Raft sees it when its snapshot sources are wrapped.
+// A disk error while restoring a snapshot (a failed write or fsync of the
+// restore file; the engine is then failed and refuses every later restore)
+// stops the replica like a failed fsync of its log: Raft only sees a
+// rejected snapshot and would retry it forever. A malformed chunk is not a
+// disk error: it is rejected and sent again.
+bool disk_error(const Status& s) {
+  return s.is(StatusCode::kIOError) || s.is(StatusCode::kFailed);
+}
+
+class FailStopSink final : public SnapshotSink {
+ public:
+  FailStopSink(std::unique_ptr<SnapshotSink> inner, Status& failure)
+      : inner_(std::move(inner)), failure_(failure) {}
+  Status write_chunk(std::string_view chunk) override { return watch(inner_->write_chunk(chunk)); }
+  Status finish() override { return watch(inner_->finish()); }
+
+ private:
+  Status watch(Status s) {
+    if (disk_error(s) && failure_.is_ok()) failure_ = s;
+    return s;
+  }
+  std::unique_ptr<SnapshotSink> inner_;
+  Status& failure_;
+};
+
+// The state machine as Raft sees it: its snapshot sources wrapped (when the
+// parts say how) and its restores watched for disk errors.
 class WrappedSnapshots final : public StateMachine {
  public:
-  WrappedSnapshots(StateMachine& inner, const ReplicaParts& parts) : inner_(inner), parts_(parts) {}
+  WrappedSnapshots(StateMachine& inner, const ReplicaParts& parts, Status& restore_failure)
+      : inner_(inner), parts_(parts), restore_failure_(restore_failure) {}
   Result<std::string> apply(LogIndex index, std::string_view command) override {
     return inner_.apply(index, command);
   }
   LogIndex last_applied_index() const override { return inner_.last_applied_index(); }
   Result<std::unique_ptr<SnapshotSource>> open_snapshot() override {
     NN_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotSource> source, inner_.open_snapshot());
+    if (!parts_.wrap_snapshot_source) return source;
     return parts_.wrap_snapshot_source(std::move(source));
   }
   Result<std::unique_ptr<SnapshotSink>> begin_restore(LogIndex index) override {
-    return inner_.begin_restore(index);
+    Result<std::unique_ptr<SnapshotSink>> sink = inner_.begin_restore(index);
+    if (!sink.is_ok()) {
+      if (disk_error(sink.status()) && restore_failure_.is_ok()) restore_failure_ = sink.status();
+      return sink;
+    }
+    return std::unique_ptr<SnapshotSink>(
+        std::make_unique<FailStopSink>(std::move(sink).value(), restore_failure_));
   }
 
  private:
   StateMachine& inner_;
   const ReplicaParts& parts_;
+  Status& restore_failure_;
 };
 
 }  // namespace
@@ -45,13 +80,10 @@ Result<std::unique_ptr<GroupReplica>> GroupReplica::open(GroupId group, const Ra
                                                          ReplicaParts parts, ReplicaLimits limits,
                                                          Rng rng, ReplicaHost& host) {
   std::unique_ptr<GroupReplica> replica(new GroupReplica(group, std::move(parts), limits, host));
-  StateMachine* machine = replica->parts_.state_machine.get();
-  if (replica->parts_.wrap_snapshot_source) {
-    replica->raft_view_ = std::make_unique<WrappedSnapshots>(*machine, replica->parts_);
-    machine = replica->raft_view_.get();
-  }
-  NN_ASSIGN_OR_RETURN(replica->engine_,
-                      RaftEngine::open(config, *replica->parts_.log_store, machine, rng));
+  replica->raft_view_ = std::make_unique<WrappedSnapshots>(
+      *replica->parts_.state_machine, replica->parts_, replica->restore_failure_);
+  NN_ASSIGN_OR_RETURN(replica->engine_, RaftEngine::open(config, *replica->parts_.log_store,
+                                                         replica->raft_view_.get(), rng));
   replica->last_compaction_ = replica->parts_.log_store->snapshot_meta().index;
   replica->applied_ = replica->parts_.state_machine->last_applied_index();
   return replica;
@@ -222,7 +254,12 @@ Status GroupReplica::campaign() {
 
 // Takes Readys until one waits for the disk or none is left.
 void GroupReplica::pump() {
-  while (!failed() && !in_flight_ && engine_->has_ready()) {
+  while (!failed()) {
+    if (!restore_failure_.is_ok()) {
+      fail(restore_failure_.with_context("restoring a snapshot"));
+      return;
+    }
+    if (in_flight_ || !engine_->has_ready()) return;
     Ready rd = engine_->ready();
     if (rd.soft_state) host_.on_soft_state(group_, *rd.soft_state);
     for (Message& m : rd.messages) host_.send_raft(group_, std::move(m));

@@ -185,9 +185,12 @@ class GroupReplica {
 
   GroupId group_;
   ReplicaParts parts_;
-  // What Raft calls: the state machine, or an adapter that wraps its
-  // snapshot sources.
+  // What Raft calls: an adapter of the state machine that wraps its
+  // snapshot sources and watches its restores.
   std::unique_ptr<StateMachine> raft_view_;
+  // A disk error of a restore, seen by the adapter during a step; the next
+  // pump() stops the replica with it.
+  Status restore_failure_;
   ReplicaLimits limits_;
   ReplicaHost& host_;
   std::unique_ptr<RaftEngine> engine_;

@@ -20,25 +20,62 @@ class RecordingHost final : public ReplicaHost {
  public:
   void send_raft(GroupId /*group*/, Message message) override { sent.push_back(std::move(message)); }
   void request_sync(GroupReplica& /*replica*/) override { sync_asked = true; }
-  void on_replica_failed(GroupId /*group*/, const Status& /*why*/) override {}
+  void on_replica_failed(GroupId /*group*/, const Status& why) override { failure = why; }
   void on_soft_state(GroupId /*group*/, const SoftState& /*soft*/) override {}
   void on_applied(GroupId /*group*/) override {}
 
   std::vector<Message> sent;
   bool sync_asked = false;
+  Status failure;
+};
+
+// A state machine whose restores end with `error` (from finish()).
+class FailingRestore final : public StateMachine {
+ public:
+  explicit FailingRestore(Status error) : error_(std::move(error)) {}
+  Result<std::string> apply(LogIndex index, std::string_view /*command*/) override {
+    applied_ = index;
+    return std::string();
+  }
+  LogIndex last_applied_index() const override { return applied_; }
+  Result<std::unique_ptr<SnapshotSource>> open_snapshot() override {
+    return Status::not_supported("this test takes no snapshot");
+  }
+  Result<std::unique_ptr<SnapshotSink>> begin_restore(LogIndex /*index*/) override {
+    ++restores;
+    return std::unique_ptr<SnapshotSink>(std::make_unique<Sink>(error_));
+  }
+  int restores = 0;
+
+ private:
+  class Sink final : public SnapshotSink {
+   public:
+    explicit Sink(Status error) : error_(std::move(error)) {}
+    Status write_chunk(std::string_view /*chunk*/) override { return Status::ok(); }
+    Status finish() override { return error_; }
+
+   private:
+    Status error_;
+  };
+  Status error_;
+  LogIndex applied_;
 };
 
 struct Replica {
-  explicit Replica(const std::optional<ConfState>& bootstrap) {
+  explicit Replica(const std::optional<ConfState>& bootstrap,
+                   std::shared_ptr<StateMachine> machine = nullptr) {
     auto store = std::make_unique<MemoryLogStore>();
     if (bootstrap) REQUIRE(RaftEngine::bootstrap(*store, *bootstrap).is_ok());
-    StorageOptions so;
-    so.mode = StorageMode::kReplicated;  // no dir: in memory
-    Result<std::unique_ptr<StorageEngine>> engine = StorageEngine::open(so);
-    REQUIRE(engine.is_ok());
+    if (!machine) {
+      StorageOptions so;
+      so.mode = StorageMode::kReplicated;  // no dir: in memory
+      Result<std::unique_ptr<StorageEngine>> engine = StorageEngine::open(so);
+      REQUIRE(engine.is_ok());
+      machine = std::shared_ptr<StorageEngine>(std::move(*engine));
+    }
     ReplicaParts parts;
     parts.log_store = std::move(store);
-    parts.state_machine = std::shared_ptr<StorageEngine>(std::move(*engine));
+    parts.state_machine = std::move(machine);
     RaftConfig config = NodeOptions::default_raft_config();
     config.id = NodeId("node-1");
     Result<std::unique_ptr<GroupReplica>> opened =
@@ -99,6 +136,53 @@ TEST_CASE("a bootstrapped replica still answers votes (control)", "[sim_cluster]
   const std::vector<Message> vote = member.ask(MessageType::kVote);
   REQUIRE(vote.size() == 1);
   CHECK_FALSE(vote[0].reject);
+}
+
+// Seed 200413 of cluster_sim_soak --duration-ms 20000 --diverge 0.7 (before
+// the fix): node-2's next fsync failed while it restored shard 0's
+// snapshot. Its storage engine went failed, Raft saw only a rejected
+// snapshot, and node-2 stayed a voter that refused every later restore
+// ("the storage engine is failed") for the rest of the run, never catching
+// up. A disk error of a restore now stops the replica, as a failed fsync of
+// its log does (the node then fail-stops).
+Message snapshot_from_leader() {
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.from = NodeId("node-2");
+  m.to = NodeId("node-1");
+  m.term = Term(5);
+  m.snapshot.meta.index = LogIndex(40);
+  m.snapshot.meta.term = Term(4);
+  m.snapshot.meta.conf_state.voters = {NodeId("node-1"), NodeId("node-2"), NodeId("node-3")};
+  m.snapshot.transfer_id = 7;
+  m.snapshot.data = "state";
+  m.snapshot.last = true;
+  return m;
+}
+
+TEST_CASE("a disk error while restoring a snapshot stops the replica",
+          "[sim_cluster][regression]") {
+  auto machine = std::make_shared<FailingRestore>(Status::io_error("sync restore.tmp: injected"));
+  Replica r(std::nullopt, machine);
+  r.replica->step(snapshot_from_leader());
+  CHECK(machine->restores == 1);
+  REQUIRE(r.replica->failed());
+  CHECK(r.host.failure.is(StatusCode::kIOError));
+  CHECK(r.host.failure.message().find("restoring a snapshot") != std::string_view::npos);
+  // Stopped: the leader's next attempt is not taken.
+  r.replica->step(snapshot_from_leader());
+  CHECK(machine->restores == 1);
+}
+
+TEST_CASE("a malformed snapshot is rejected and taken again, without stopping (control)",
+          "[sim_cluster][regression]") {
+  auto machine = std::make_shared<FailingRestore>(Status::invalid_argument("bad chunk"));
+  Replica r(std::nullopt, machine);
+  r.replica->step(snapshot_from_leader());
+  CHECK_FALSE(r.replica->failed());
+  CHECK(r.host.failure.is_ok());
+  r.replica->step(snapshot_from_leader());
+  CHECK(machine->restores == 2);
 }
 
 }  // namespace
