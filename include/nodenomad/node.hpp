@@ -146,10 +146,11 @@ struct NodeOptions {
   std::uint64_t seed = 0;           // election jitter; 0: from the node id
 
   // Tests only (leave empty): called on the loop just before this node, as
-  // a migration target, digests `shard` for Verify: round 0, then once
-  // after each repair. A test changes the state here to make the replica
-  // diverge from its leader, which Verify must then find and repair.
-  std::function<void(ShardId shard, std::uint32_t round, StorageEngine& state)>
+  // a migration target, digests `shard` for Verify at the held `index`:
+  // round 0, then once after each repair. A test changes the state here to
+  // make the replica diverge from its leader, which Verify must then find
+  // and repair.
+  std::function<void(ShardId shard, LogIndex index, std::uint32_t round, StorageEngine& state)>
       before_verify_digest_for_testing;
 
   static RaftConfig default_raft_config();

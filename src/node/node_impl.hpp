@@ -293,6 +293,9 @@ class Node::Impl final : public node::ReplicaHost,
   std::uint64_t trash_seq_ = 0;
   std::map<ShardId, std::unique_ptr<VerifySession>> verify_sessions_;  // as shard leader
   std::map<ShardId, std::unique_ptr<TargetSession>> target_sessions_;  // as target
+  // As target: the operation per shard whose Update has begun (a promote's
+  // release); a later hold for it is refused.
+  std::map<ShardId, std::string> promoted_ops_;
   std::map<std::pair<GroupId, NodeId>, std::unique_ptr<SnapshotQueue>> snapshot_queues_;
   node::TokenBucket node_bucket_;
   std::atomic<std::uint64_t> snapshot_bytes_sent_{0};

@@ -188,7 +188,15 @@ void Node::Impl::serve_migrate_shard(const node::ShardCall& call,
         propose(change, fmt::format("adding {} as a learner", call.target.str()));
       }
       break;
-    case node::ShardAction::kVerify: verify_step(*replica, call, report); break;
+    case node::ShardAction::kVerify:
+      if (contains(conf.voters, call.target) || contains(conf.voters_outgoing, call.target)) {
+        // A late call of the Verify stage: the target already votes (Update
+        // has promoted it), and a new digest would only hold its apply.
+        report.note = fmt::format("{} is a voter; Verify has ended", call.target.str());
+      } else {
+        verify_step(*replica, call, report);
+      }
+      break;
     case node::ShardAction::kPromote: {
       {
         // Verify held the target at its index; the release sent after the

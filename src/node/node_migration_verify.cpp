@@ -186,7 +186,20 @@ void Node::Impl::serve_migrate_target(const node::TargetCall& call,
   auto& slot = target_sessions_[call.shard];
   switch (call.action) {
     case node::TargetAction::kHold: {
+      if (slot && slot->op_id == call.op_id && slot->index == call.index && !slot->aborted) {
+        // A duplicate: this hold is in place. Starting it again would
+        // release the apply hold and take a second digest of the round.
+        return answer(answer_with(Status::ok()));
+      }
       replica->release_apply_hold();
+      if (auto ended = promoted_ops_.find(call.shard);
+          ended != promoted_ops_.end() && ended->second == call.op_id) {
+        // A late call of the Verify stage (delayed, duplicated, or sent on
+        // by a new leader): a new hold would stop a voter applying.
+        slot.reset();
+        return answer(answer_with(Status::aborted(
+            fmt::format("operation {} is past Verify: its promotion has begun", call.op_id))));
+      }
       if (storage.last_applied_index() >= call.index) {
         slot.reset();
         return answer(answer_with(Status::aborted("already past the verify index")));
@@ -251,6 +264,8 @@ void Node::Impl::serve_migrate_target(const node::TargetCall& call,
       // Only this operation's hold (a late release of an older one must not
       // end a newer one's).
       if (slot && slot->op_id != call.op_id) return answer(answer_with(Status::ok()));
+      // Index 0: sent by Update's promote, so this operation verifies no more.
+      if (call.index == LogIndex(0)) promoted_ops_[call.shard] = call.op_id;
       replica->release_apply_hold();
       target_sessions_.erase(call.shard);
       return answer(answer_with(Status::ok()));
@@ -261,7 +276,8 @@ void Node::Impl::digest_target(ShardId shard) {
   auto it = target_sessions_.find(shard);
   if (it == target_sessions_.end() || !it->second) return;
   if (options_.before_verify_digest_for_testing) {
-    options_.before_verify_digest_for_testing(shard, it->second->round, *storage_.at(shard));
+    options_.before_verify_digest_for_testing(shard, it->second->index, it->second->round,
+                                              *storage_.at(shard));
   }
   Result<std::shared_ptr<const StateCapture>> capture = storage_.at(shard)->capture();
   if (!capture.is_ok()) {

@@ -106,6 +106,7 @@ Result<std::uint64_t> Node::Impl::drop_shard_group(ShardId shard) {
   leader_hints_.erase(shard);
   verify_sessions_.erase(shard);
   target_sessions_.erase(shard);
+  promoted_ops_.erase(shard);
   expiring_.erase(group);
   for (auto it = snapshot_queues_.begin(); it != snapshot_queues_.end();) {
     it = it->first.first == group ? snapshot_queues_.erase(it) : std::next(it);

@@ -79,9 +79,10 @@ Status ClusterNodes::start(std::uint32_t i) {
   options.file_system = slot.disk.get();
   options.clock = &clock_;
   if (profile_.diverge_probability > 0) {
-    options.before_verify_digest_for_testing = [this, i](ShardId shard, std::uint32_t round,
+    options.before_verify_digest_for_testing = [this, i](ShardId shard, LogIndex index,
+                                                         std::uint32_t round,
                                                          StorageEngine& state) {
-      maybe_diverge(i, shard, round, state);
+      maybe_diverge(i, shard, index, round, state);
     };
   }
   Result<std::unique_ptr<Node>> opened = Status::unavailable("not opened");
@@ -117,8 +118,16 @@ void ClusterNodes::crash(std::uint32_t i, bool tear, const std::string& why) {
   slot.disk->crash(crash);
 }
 
-void ClusterNodes::maybe_diverge(std::uint32_t i, ShardId shard, std::uint32_t round,
-                                 StorageEngine& state) {
+void ClusterNodes::maybe_diverge(std::uint32_t i, ShardId shard, LogIndex index,
+                                 std::uint32_t round, StorageEngine& state) {
+  // Only in the first verify session of this node's copy (its first held
+  // index; every round of it). A later session may be a late one that
+  // starts after the move was decided: a loss then would come after Verify,
+  // which no digest taken before it can find. A loss from the first
+  // session stays until a repair or a new snapshot, so every later session
+  // sees it too.
+  const auto [first, inserted] = diverge_sessions_.try_emplace({i, shard.value()}, index);
+  if (!inserted && first->second != index) return;
   if (!diverge_rng_.chance(profile_.diverge_probability)) return;
   Result<std::shared_ptr<const StateCapture>> capture = state.capture();
   if (!capture.is_ok()) return;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,9 +75,10 @@ class ClusterNodes {
     std::uint64_t incarnation = 0;
   };
   SimTime disk_latency_us();
-  // Before a Verify digest on node i's copy of `shard`: with the profile's
-  // chance, empties one non-empty digest bucket of `state`.
-  void maybe_diverge(std::uint32_t i, ShardId shard, std::uint32_t round, StorageEngine& state);
+  // Before a Verify digest on node i's copy of `shard` at `index`: with the
+  // profile's chance, empties one non-empty digest bucket of `state`.
+  void maybe_diverge(std::uint32_t i, ShardId shard, LogIndex index, std::uint32_t round,
+                     StorageEngine& state);
 
   Scheduler& scheduler_;
   SimNetwork& network_;
@@ -92,6 +94,8 @@ class ClusterNodes {
   std::uint64_t crashes_ = 0;
   Rng diverge_rng_{0};  // forked from rng_ only when divergence is asked for
   std::uint64_t divergences_ = 0;
+  // (node, shard) -> the index of its first verify session.
+  std::map<std::pair<std::uint32_t, std::uint64_t>, LogIndex> diverge_sessions_;
 };
 
 }  // namespace nodenomad::sim_cluster

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "node/node_rpc.hpp"
 #include "node_test_util.hpp"
 #include "nodenomad/migration/migration_status.hpp"
 #include "nodenomad/sharding/key_to_shard.hpp"
@@ -193,5 +194,43 @@ inline std::uint64_t metric(Node& n, const std::string& name) {
   if (at == std::string::npos) return 0;
   return std::stoull(text.substr(at + name.size() + 2));
 }
+
+// A peer that sends hand-made RPCs to a node and waits for the answer.
+class HandPeer : public TransportHandler {
+ public:
+  HandPeer(InMemoryNetwork& network, NodeId id) : transport_(network.connect(id)), id_(id) {
+    REQUIRE(transport_->start(*this).is_ok());
+  }
+  ~HandPeer() override { transport_->stop(); }
+  void on_envelope(Envelope envelope) override {
+    std::lock_guard lock(mu_);
+    auto it = waiting_.find(envelope.request_id);
+    if (it == waiting_.end()) return;
+    it->second.set_value(node::decode_rpc_response(envelope.payload));
+    waiting_.erase(it);
+  }
+  Result<node::RpcResponse> call(const NodeId& to, const node::RpcRequest& rpc) {
+    std::future<Result<node::RpcResponse>> answer;
+    Envelope e;
+    {
+      std::lock_guard lock(mu_);
+      e.request_id = ++next_;
+      answer = waiting_[e.request_id].get_future();
+    }
+    e.from = id_;
+    e.to = to;
+    e.kind = EnvelopeKind::kRequest;
+    e.payload = node::encode_rpc_request(rpc);
+    transport_->send(std::move(e));
+    return answer.get();
+  }
+
+ private:
+  std::unique_ptr<InMemoryTransport> transport_;
+  NodeId id_;
+  std::mutex mu_;
+  std::uint64_t next_ = 0;
+  std::map<std::uint64_t, std::promise<Result<node::RpcResponse>>> waiting_;
+};
 
 }  // namespace nodenomad::node_test

@@ -11,12 +11,14 @@
 #include <mutex>
 
 #include "migration_test_util.hpp"
+#include "node/migration_wire.hpp"
 #include "storage/digest_test_util.hpp"
 
 namespace nodenomad {
 namespace {
 
 using node_test::eventually;
+using node_test::HandPeer;
 using node_test::info_of;
 using node_test::keys_of_shard;
 using node_test::metric;
@@ -79,7 +81,7 @@ struct VerifyFixture {
     }
     start_with_joiner(cluster, [this](NodeOptions& o) {
       if (o.id != node(4)) return;
-      o.before_verify_digest_for_testing = [this](ShardId s, std::uint32_t round,
+      o.before_verify_digest_for_testing = [this](ShardId s, LogIndex, std::uint32_t round,
                                                   StorageEngine& state) {
         if (s == shard) divergence(s, round, state);
       };
@@ -218,6 +220,120 @@ TEST_CASE("migration: a target still diverged after every repair is never promot
     CHECK(got.value == "still-" + std::to_string(i));
   }
   CHECK(f.cluster.put_until_ok(4, f.still_keys[0], "after").status.is_ok());
+}
+
+TEST_CASE("migration: a late Verify call after promotion starts no new hold",
+          "[node][migration][verify]") {
+  // Verify calls can arrive after the move went on to Update: delayed or
+  // duplicated, or passed to a new shard leader that has no session. Each
+  // used to start a new digest, holding the target's apply (as a voter,
+  // perhaps a leader) for MIGRATION_TIMEOUT; the whole-node simulation
+  // found it.
+  VerifyFixture f(/*every_round=*/false);
+  const int source = non_coordinator(f.cluster);
+  Result<MigrationBatch> batch = migrate(f.cluster.at(3), f.shard, source, 4);
+  REQUIRE(batch.is_ok());
+  const std::string op = batch->operations.at(0);
+  const MigrationStatus end = wait_until_ended(f.cluster, 1, op);
+  INFO(end.error);
+  REQUIRE(end.stage == MigrationStage::kDone);
+
+  HandPeer peer(f.cluster.network, NodeId("late-caller"));
+  // The target: a hold for the promoted operation is refused, whatever the
+  // index (far ahead here, so that only the operation's state refuses it).
+  node::TargetCall hold{op, f.shard, node::TargetAction::kHold, LogIndex(1'000'000), {}, {}};
+  node::RpcRequest to_target;
+  to_target.op = node::RpcOp::kMigrateTarget;
+  to_target.value = node::encode_target_call(hold);
+  Result<node::RpcResponse> held = peer.call(node(4), to_target);
+  REQUIRE(held.is_ok());
+  INFO(held->reply.status.to_string());
+  CHECK(held->reply.status.is(StatusCode::kAborted));
+  CHECK(std::string(held->reply.status.message()).find("past Verify") != std::string::npos);
+
+  // The shard's leader: a Verify call for a target that votes starts nothing.
+  node::ShardCall verify{op, f.shard, node::ShardAction::kVerify, node(source), node(4), 0, false};
+  node::RpcRequest to_leader;
+  to_leader.op = node::RpcOp::kMigrateShard;
+  to_leader.value = node::encode_shard_call(verify);
+  std::optional<node::ShardReport> report;
+  REQUIRE(eventually([&] {
+    for (int i = 1; i <= 4 && !report; ++i) {
+      if (i == source) continue;
+      Result<node::RpcResponse> r = peer.call(node(i), to_leader);
+      if (!r.is_ok() || !r->reply.status.is_ok()) continue;  // not the leader
+      Result<node::ShardReport> decoded = node::decode_shard_report(r->reply.value);
+      if (decoded.is_ok()) report = *decoded;
+    }
+    return report.has_value();
+  }));
+  INFO(report->note);
+  CHECK(report->note.find("is a voter; Verify has ended") != std::string::npos);
+  CHECK(report->verify == node::VerifyState::kNone);
+  // node-4 applies on: a write through it reads back from its own copy.
+  REQUIRE(f.cluster.put_until_ok(4, f.still_keys[1], "after").status.is_ok());
+  CHECK(eventually([&] { return f.local_read(f.still_keys[1]).value == "after"; }));
+}
+
+TEST_CASE("migration: a duplicated hold keeps its verify session", "[node][migration][verify]") {
+  // The network may deliver a leader's "hold at L" twice. The second copy
+  // used to start the session again: it released the apply hold and, with
+  // the replica already at L, aborted the session; or, before L, took a
+  // second digest of the round (the simulation found a promotion decided on
+  // the first of two digests, with the state changed in between).
+  TestCluster cluster(3);
+  cluster.start_all();
+  const ShardId shard(2);
+  const std::vector<std::string> keys = keys_of_shard(shard, cluster.shard_count, 3);
+  REQUIRE(cluster.put_until_ok(1, keys[0], "a").status.is_ok());
+  // node-3's applied index of the shard, once it has caught up.
+  auto applied_on_3 = [&] {
+    for (const NodeGroupStatus& g : cluster.at(3).group_status()) {
+      if (g.group == group_of_shard(shard)) return g.applied;
+    }
+    return LogIndex(0);
+  };
+  LogIndex applied;
+  REQUIRE(eventually([&] {
+    applied = applied_on_3();
+    return applied > LogIndex(0);
+  }));
+
+  HandPeer peer(cluster.network, NodeId("leader-stand-in"));
+  auto target_call = [&](node::TargetAction action, LogIndex index) {
+    node::TargetCall call{"dup-op", shard, action, index, {}, {}};
+    node::RpcRequest rpc;
+    rpc.op = node::RpcOp::kMigrateTarget;
+    rpc.value = node::encode_target_call(call);
+    Result<node::RpcResponse> r = peer.call(node(3), rpc);
+    REQUIRE(r.is_ok());
+    return r->reply;
+  };
+  const LogIndex at = applied.next();
+  REQUIRE(target_call(node::TargetAction::kHold, at).status.is_ok());
+  // One more write: node-3 applies it (index `at`) and holds there.
+  REQUIRE(cluster.put_until_ok(1, keys[1], "b").status.is_ok());
+  std::string digest;
+  REQUIRE(eventually([&] {
+    KvReply polled = target_call(node::TargetAction::kPoll, at);
+    if (!polled.status.is_ok()) return false;
+    Result<node::TargetReport> report = node::decode_target_report(polled.value);
+    if (!report.is_ok() || report->digest.empty()) return false;
+    digest = report->digest;
+    return true;
+  }));
+  // The duplicate arrives: the session, its hold and its digest stay.
+  const KvReply again = target_call(node::TargetAction::kHold, at);
+  INFO(again.status.to_string());
+  CHECK(again.status.is_ok());
+  const KvReply polled = target_call(node::TargetAction::kPoll, at);
+  INFO(polled.status.to_string());
+  REQUIRE(polled.status.is_ok());
+  Result<node::TargetReport> report = node::decode_target_report(polled.value);
+  REQUIRE(report.is_ok());
+  CHECK(report->digest == digest);
+  CHECK(report->applied == at);  // still held
+  CHECK(target_call(node::TargetAction::kRelease, at).status.is_ok());
 }
 
 }  // namespace

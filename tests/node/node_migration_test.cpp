@@ -22,6 +22,7 @@ namespace nodenomad {
 namespace {
 
 using node_test::eventually;
+using node_test::HandPeer;
 using node_test::hosts_group;
 using node_test::info_of;
 using node_test::keys_of_shard;
@@ -430,43 +431,6 @@ TEST_CASE("migration: an orphan copy left by a source that was down is dropped b
 
 // A peer that sends forwarded requests by hand, as a node with a stale
 // route would, and collects the answers.
-class HandPeer : public TransportHandler {
- public:
-  HandPeer(InMemoryNetwork& network, NodeId id) : transport_(network.connect(id)), id_(id) {
-    REQUIRE(transport_->start(*this).is_ok());
-  }
-  ~HandPeer() override { transport_->stop(); }
-  void on_envelope(Envelope envelope) override {
-    std::lock_guard lock(mu_);
-    auto it = waiting_.find(envelope.request_id);
-    if (it == waiting_.end()) return;
-    it->second.set_value(node::decode_rpc_response(envelope.payload));
-    waiting_.erase(it);
-  }
-  Result<node::RpcResponse> call(const NodeId& to, const node::RpcRequest& rpc) {
-    std::future<Result<node::RpcResponse>> answer;
-    Envelope e;
-    {
-      std::lock_guard lock(mu_);
-      e.request_id = ++next_;
-      answer = waiting_[e.request_id].get_future();
-    }
-    e.from = id_;
-    e.to = to;
-    e.kind = EnvelopeKind::kRequest;
-    e.payload = node::encode_rpc_request(rpc);
-    transport_->send(std::move(e));
-    return answer.get();
-  }
-
- private:
-  std::unique_ptr<InMemoryTransport> transport_;
-  NodeId id_;
-  std::mutex mu_;
-  std::uint64_t next_ = 0;
-  std::map<std::uint64_t, std::promise<Result<node::RpcResponse>>> waiting_;
-};
-
 TEST_CASE("migration: a node without the shard relays a request along its newer view",
           "[node][migration]") {
   TestCluster cluster(4);

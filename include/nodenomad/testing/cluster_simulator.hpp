@@ -112,8 +112,9 @@ struct ClusterFaultProfile {
 
   // --- silent divergence: the chance that a migration target's copy of a
   // shard loses one digest bucket's keys just before a Verify digest (any
-  // round), which Verify must find and repair before promoting it; 0 =
-  // never. Never drawn: ClusterSimOptions::diverge_probability sets it. ---
+  // round of the copy's first verify session), which Verify must find and
+  // repair before promoting it; 0 = never. Never drawn:
+  // ClusterSimOptions::diverge_probability sets it. ---
   double diverge_probability = 0;
 
   static ClusterFaultProfile calm();
