@@ -46,6 +46,10 @@ void RaftCore::tick_leader() {
       step_down_after_removal();
       if (role_ != RaftRole::kLeader) return;
     }
+    // A leave of a joint configuration that the dropped transfer deferred
+    // (it committed meanwhile) is proposed now: nothing else would, since
+    // it is only tried when the commit index moves.
+    maybe_leave_joint();
   }
   if (heartbeat_elapsed_ >= config_.heartbeat_interval_ticks) {
     heartbeat_elapsed_ = 0;
