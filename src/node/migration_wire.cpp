@@ -157,7 +157,7 @@ template <typename C, typename R>
 void fields(C& c, R& r)
   requires std::is_same_v<std::remove_const_t<R>, TargetCall>
 {
-  c(r.op_id), c(r.shard), c(r.action), c(r.index), c(r.buckets), c(r.chunks);
+  c(r.op_id), c(r.shard), c(r.action), c(r.index), c(r.buckets), c(r.chunks), c(r.round);
 }
 
 template <typename C, typename R>

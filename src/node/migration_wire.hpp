@@ -126,6 +126,9 @@ struct TargetCall {
   LogIndex index;
   std::vector<std::uint32_t> buckets;
   std::vector<std::string> chunks;
+  // kRepair: the round this repair starts (1 for the first), so that a
+  // duplicated repair is applied once.
+  std::uint32_t round = 0;
   bool operator==(const TargetCall&) const = default;
 };
 

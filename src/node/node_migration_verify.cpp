@@ -160,6 +160,7 @@ void Node::Impl::compare_digests(ShardId shard, VerifySession& v) {
       call.buckets = bad;
       call.chunks = std::move(*chunks);
       ++v.round;
+      call.round = v.round;
       v.target_digest.reset();
       v.note = fmt::format("re-sending {} buckets (round {})", bad.size(), v.round);
       nodenomad::log(LogLevel::kWarn, "migration",
@@ -246,6 +247,12 @@ void Node::Impl::serve_migrate_target(const node::TargetCall& call,
       if (!slot || slot->op_id != call.op_id || slot->index != call.index ||
           !replica->apply_held() || storage.last_applied_index() != call.index) {
         return answer(answer_with(Status::aborted("not held at the verify index")));
+      }
+      if (call.round <= slot->round) {
+        // A duplicate of a repair already applied: a second one would move
+        // the round past the leader's, which would then ignore every
+        // digest until the stage timed out.
+        return answer(answer_with(Status::ok()));
       }
       if (Status s = storage.replace_buckets(call.buckets, call.chunks); !s.is_ok()) {
         return answer(answer_with(std::move(s)));

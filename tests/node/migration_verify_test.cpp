@@ -275,7 +275,8 @@ TEST_CASE("migration: a late Verify call after promotion starts no new hold",
   CHECK(eventually([&] { return f.local_read(f.still_keys[1]).value == "after"; }));
 }
 
-TEST_CASE("migration: a duplicated hold keeps its verify session", "[node][migration][verify]") {
+TEST_CASE("migration: a duplicated hold or repair keeps its verify session",
+          "[node][migration][verify]") {
   // The network may deliver a leader's "hold at L" twice. The second copy
   // used to start the session again: it released the apply hold and, with
   // the replica already at L, aborted the session; or, before L, took a
@@ -300,8 +301,11 @@ TEST_CASE("migration: a duplicated hold keeps its verify session", "[node][migra
   }));
 
   HandPeer peer(cluster.network, NodeId("leader-stand-in"));
-  auto target_call = [&](node::TargetAction action, LogIndex index) {
-    node::TargetCall call{"dup-op", shard, action, index, {}, {}};
+  auto target_call = [&](node::TargetAction action, LogIndex index,
+                         std::vector<std::uint32_t> buckets = {},
+                         std::vector<std::string> chunks = {}, std::uint32_t round = 0) {
+    node::TargetCall call{"dup-op", shard, action, index, std::move(buckets), std::move(chunks),
+                          round};
     node::RpcRequest rpc;
     rpc.op = node::RpcOp::kMigrateTarget;
     rpc.value = node::encode_target_call(call);
@@ -333,6 +337,25 @@ TEST_CASE("migration: a duplicated hold keeps its verify session", "[node][migra
   REQUIRE(report.is_ok());
   CHECK(report->digest == digest);
   CHECK(report->applied == at);  // still held
+
+  // A repair of round 1 (one bucket, emptied), then the same repair again:
+  // the round stays 1. Twice applied, it would be 2, and the leader, which
+  // waits for round 1, would ignore every digest until the stage timed out.
+  const std::vector<std::uint32_t> bucket = {0};
+  const std::vector<std::string> chunks = digest_test::forge_export(at, 0, bucket, {});
+  auto round_on_target = [&] {
+    const KvReply r = target_call(node::TargetAction::kPoll, at);
+    if (!r.status.is_ok()) return std::optional<std::uint32_t>();
+    Result<node::TargetReport> decoded = node::decode_target_report(r.value);
+    if (!decoded.is_ok() || decoded->digest.empty()) return std::optional<std::uint32_t>();
+    return std::optional<std::uint32_t>(decoded->round);
+  };
+  REQUIRE(target_call(node::TargetAction::kRepair, at, bucket, chunks, 1).status.is_ok());
+  REQUIRE(eventually([&] { return round_on_target() == 1u; }));
+  const KvReply repeated = target_call(node::TargetAction::kRepair, at, bucket, chunks, 1);
+  INFO(repeated.status.to_string());
+  CHECK(repeated.status.is_ok());
+  CHECK(round_on_target() == 1u);
   CHECK(target_call(node::TargetAction::kRelease, at).status.is_ok());
 }
 
