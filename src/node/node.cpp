@@ -41,6 +41,7 @@ RaftConfig NodeOptions::default_raft_config() {
 Node::Impl::Impl(NodeOptions options)
     : options_(std::move(options)),
       rng_(seed_from(options_)),
+      leader_hints_(options_.id),
       coordinator_(std::make_unique<node::MigrationCoordinator>(*this)) {}
 
 Node::Impl::~Impl() = default;
@@ -400,11 +401,8 @@ void Node::Impl::on_soft_state(GroupId group, const SoftState& soft) {
     return;
   }
   const ShardId shard = shard_of_group(group);
-  if (soft.leader.empty()) {
-    leader_hints_.erase(shard);
-    return;
-  }
-  leader_hints_[shard] = soft.leader;
+  leader_hints_.from_replica(shard, soft.leader);
+  if (soft.leader.empty()) return;
   auto waiting = awaiting_leader_.find(shard);
   if (waiting == awaiting_leader_.end()) return;
   std::vector<std::uint64_t> ids = std::move(waiting->second);

@@ -21,6 +21,7 @@
 #include "node/background_worker.hpp"
 #include "node/disk_syncer.hpp"
 #include "node/group_replica.hpp"
+#include "node/leader_hints.hpp"
 #include "node/migration_wire.hpp"
 #include "node/node_rpc.hpp"
 #include "node/token_bucket.hpp"
@@ -250,7 +251,7 @@ class Node::Impl final : public node::ReplicaHost,
   // The ShardMap and members as last applied (shared with other threads).
   mutable std::mutex view_mu_;
   std::shared_ptr<const ClusterMetadata> view_;
-  std::map<ShardId, NodeId> leader_hints_;
+  node::LeaderHints leader_hints_;
   std::map<NodeId, std::uint64_t> unreachable_since_ms_;
   std::map<GroupId, bool> expiring_;  // an expiry proposal is in flight
 

@@ -142,9 +142,7 @@ void Node::Impl::serve_migrate_shard(const node::ShardCall& call,
   if (replica == nullptr || !replica->is_leader()) {
     NodeId hint;
     if (replica != nullptr) hint = replica->engine().leader();
-    if (hint.empty()) {
-      if (auto it = leader_hints_.find(call.shard); it != leader_hints_.end()) hint = it->second;
-    }
+    if (hint.empty()) hint = leader_hints_.get(call.shard);
     return answer(answer_with(Status::unavailable(fmt::format("{} does not lead shard {}",
                                                               options_.id.str(),
                                                               call.shard.value())),
@@ -333,8 +331,8 @@ void Node::Impl::call_shard_leader(const node::ShardCall& call,
   NodeId to;
   if (node::GroupReplica* local = shard_replica(call.shard); local && local->is_leader()) {
     to = options_.id;
-  } else if (auto hint = leader_hints_.find(call.shard); hint != leader_hints_.end()) {
-    to = hint->second;
+  } else if (NodeId hint = leader_hints_.get(call.shard); !hint.empty()) {
+    to = std::move(hint);
   } else {
     const auto& replicas = current->shard_map().placement(call.shard).replicas;
     if (replicas.empty()) return done(Status::unavailable("the shard has no replica"));
@@ -342,15 +340,11 @@ void Node::Impl::call_shard_leader(const node::ShardCall& call,
   }
   auto finish = [this, done, shard = call.shard](Result<node::RpcResponse> r) {
     if (!r.is_ok()) {
-      leader_hints_.erase(shard);
+      leader_hints_.forget(shard);
       return done(r.status());
     }
     if (!r->reply.status.is_ok()) {
-      if (!r->leader_hint.empty()) {
-        leader_hints_[shard] = r->leader_hint;
-      } else {
-        leader_hints_.erase(shard);
-      }
+      leader_hints_.from_peer(shard, r->leader_hint);
       return done(r->reply.status);
     }
     done(node::decode_shard_report(r->reply.value));

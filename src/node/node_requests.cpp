@@ -101,9 +101,8 @@ NodeId Node::Impl::pick_target(const Request& request) const {
     return n == options_.id || it == unreachable_since_ms_.end() ||
            now - it->second > kUnreachableSkipMs;
   };
-  if (auto hint = leader_hints_.find(request.shard);
-      hint != leader_hints_.end() && reachable(hint->second)) {
-    return hint->second;
+  if (NodeId hint = leader_hints_.get(request.shard); !hint.empty() && reachable(hint)) {
+    return hint;
   }
   std::shared_ptr<const ClusterMetadata> view;
   {
@@ -179,7 +178,7 @@ void Node::Impl::attempt_remote(std::uint64_t id, const NodeId& target) {
       if (it == self.requests_.end() || it->second.in_flight_id != wire_id) return;
       self.forwarded_.erase(wire_id);
       it->second.in_flight_id = 0;
-      self.leader_hints_.erase(it->second.shard);
+      self.leader_hints_.forget(it->second.shard);
       self.retry_later(id, NodeId());
     });
   }
@@ -213,12 +212,11 @@ void Node::Impl::retry_later(std::uint64_t id, const NodeId& hint) {
   ++request.attempt;
   ++retries_;
   const bool new_hint = !hint.empty() && hint != request.in_flight_to;
-  if (!hint.empty()) leader_hints_[request.shard] = hint;
+  leader_hints_.from_peer(request.shard, hint);
   if (new_hint && request.attempt <= 3) {
     route(id);
     return;
   }
-  if (hint.empty()) leader_hints_.erase(request.shard);
   request.waiting = true;
   const std::uint32_t attempt = request.attempt;
   // A replica here hears of the shard's next leader (on_soft_state): a

@@ -109,8 +109,7 @@ void Node::Impl::serve_forwarded(const Envelope& envelope) {
     // sender's, so the client never sees the move. The hop bound stops two
     // nodes with crossed views from bouncing it for long.
     const Epoch mine = view->shard_map().placement(shard).epoch;
-    auto hint = leader_hints_.find(shard);
-    const NodeId hinted = hint == leader_hints_.end() ? NodeId() : hint->second;
+    const NodeId hinted = leader_hints_.get(shard);
     if (rpc->shard_epoch > mine.value() || rpc->hops >= kMaxRelayHops) {
       answer(response_with(
           Status::unavailable(fmt::format(

@@ -103,7 +103,7 @@ Result<std::uint64_t> Node::Impl::drop_shard_group(ShardId shard) {
     engine = std::move(it->second);
     storage_.erase(it);
   }
-  leader_hints_.erase(shard);
+  leader_hints_.forget(shard);
   verify_sessions_.erase(shard);
   target_sessions_.erase(shard);
   promoted_ops_.erase(shard);

@@ -140,6 +140,25 @@ TEST_CASE("a duplicated forwarded write is applied once", "[sim_cluster]") {
   CHECK(r.stats.messages_duplicated > 100);
 }
 
+TEST_CASE("a coordinator told by a stale peer that it leads a shard asks the replicas again",
+          "[sim_cluster]") {
+  // Seed 700618 of the divergence soak: node-1 gave shard 2 away while
+  // node-4 was cut off, and the rebalance then moved it back. node-4 still
+  // named node-1 as the leader; the coordinator on node-1 believed it, asked
+  // itself, answered itself with the same hint for 60 s, and the move's
+  // rollback never ended. A peer's hint naming the asker is now dropped
+  // (LeaderHints), and the cluster comes to rest.
+  ClusterSimOptions options;
+  options.seed = 700618;
+  options.duration_ms = 30'000;
+  options.duplicate_requests = true;
+  options.diverge_probability = 0.5;
+  const ClusterSimResult r = run_printed(options);
+  INFO(r.report());
+  CHECK(r.passed);
+  CHECK(r.stats.settle_ms < 20'000);
+}
+
 TEST_CASE("targets that silently diverge before Verify are repaired or rolled back, never promoted",
           "[sim_cluster]") {
   // Half of the targets' Verify digests come after a lost bucket, under the
