@@ -167,6 +167,17 @@ void MigrationCoordinator::step_prepare(const MigrationRecord& r, std::uint64_t 
                                 "plan again",
                                 r.shard.value(), p.epoch.value(), r.expected_epoch.value()));
     }
+    // A target being drained, or gone, takes no new replica
+    // (ClusterMetadata::check_placement_members). An operation queued before
+    // the drain would have its placement refused at every step until the
+    // stage timed out, and the queue behind it waited as long.
+    const Member* target = view->find_member(r.target);
+    if (target == nullptr || target->state == MemberState::kLeaving) {
+      return finish(r, version, MigrationStage::kFailed,
+                    fmt::format("{} {} and takes no new replica", r.target.str(),
+                                target == nullptr ? "is no longer a member"
+                                                  : "is being drained (leaving)"));
+    }
     return update_placement(r, p, p.replicas, [&] {
       std::vector<NodeId> l = p.learners;
       l.push_back(r.target);
