@@ -757,6 +757,26 @@ void print_timeline(std::vector<WriteClient::Answered> timeline, SteadyClock::ti
   }
 }
 
+// Watches the node for `seconds` the way poll_move watches a move: a
+// get_migration (of `op`, an earlier move) every 50 ms from this thread.
+// The before and after phases need the same observer as the move. The
+// records node-1 recovered at its restart were allocated on this thread, so
+// every overwrite frees one into this thread's glibc arena, and the loop
+// takes that arena's lock to do it. The chunks wait there, unsorted, until
+// this thread next allocates. After 10 s of sleep that was the stage mark at
+// the move's start: ~340,000 chunks sorted under the lock, 40-70 ms, and
+// every write in flight waited (a 28-87 ms tail in the move's first 250 ms,
+// in every run; docs/benchmarks.md, "Seventh round").
+void observe(Cluster& c, const std::string& op, double seconds) {
+  const auto until = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                              std::chrono::duration<double>(seconds));
+  while (SteadyClock::now() < until) {
+    (void)await_answer<Result<MigrationStatus>>(
+        [&](auto done) { c.node().get_migration(op, done); }, kStatusSilenceS, "get_migration");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 // The throttled move goes from `from` (which holds the shard) to the other
 // node; `unthrottled` is an earlier unthrottled move in the same direction.
 void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigures& unthrottled) {
@@ -785,7 +805,7 @@ void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigu
   c.source().probe().take();
   (void)c.child_stats();
   const auto at_start = loops();
-  std::this_thread::sleep_for(std::chrono::duration<double>(o.before_s));
+  observe(c, unthrottled.status.id, o.before_s);
   const auto at_move = loops();
   run.node1_stall_before_ms = c.source().probe().take().first;
   run.node2_stall_before_ms = c.child_stats().stall_ms;
@@ -812,7 +832,7 @@ void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigu
   run.node1_during = minus(at_end.first, at_move.first);
   run.node2_during = minus(at_end.second, at_move.second);
   open_loop.set_phase(kAfterPhase);
-  std::this_thread::sleep_for(std::chrono::duration<double>(o.after_s));
+  observe(c, moved.status.id, o.after_s);
   open_loop.stop();
   client.drain(120);
   std::vector<WriteClient::Answered> timeline = client.take_timeline();
