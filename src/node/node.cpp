@@ -270,6 +270,7 @@ Status Node::Impl::open_shard_group(ShardId shard, const std::vector<NodeId>* bo
     return prefetch_snapshot(group, std::move(source));
   };
   parts.state_bytes = [storage] { return storage->stats().bytes; };
+  parts.learner_first = true;  // a move's target is promoted after Verify
   node::ReplicaLimits limits;
   limits.compact_every_entries = options_.compact_every_entries;
   limits.compact_keep_entries = std::max<std::uint64_t>(options_.compact_every_entries / 10, 1);

@@ -166,6 +166,14 @@ class RaftCore {
 
   // --- snapshot.cpp ---
   void start_snapshot(const NodeId& to);
+  // True when the configuration at `index` names `peer` and a later one
+  // leaves it out: a snapshot at `index` would hand a peer that left and
+  // came back its former self's place.
+  bool names_former_member(const NodeId& peer, LogIndex index) const;
+  // Appends an empty entry, so that the state machine's index passes `index`
+  // once it commits (configuration changes never reach the state machine),
+  // unless this term's last such entry already follows `index`.
+  void move_state_past(LogIndex index);
   void pump_snapshot(const NodeId& to);
   void abort_snapshot(const NodeId& to);
   void tick_snapshots();
@@ -214,6 +222,7 @@ class RaftCore {
   std::vector<ReadState> read_states_;
 
   std::map<NodeId, SnapshotSend> snapshot_sends_;
+  LogIndex state_nudge_index_;  // the last entry move_state_past() appended
   std::optional<SnapshotReceive> snapshot_receive_;
 
   std::vector<Message> messages_;

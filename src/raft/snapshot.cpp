@@ -5,6 +5,8 @@
 // the next expected offset and acknowledges what it holds).
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "nodenomad/logging.hpp"
 #include "raft/raft_core.hpp"
 
@@ -28,6 +30,21 @@ void RaftCore::start_snapshot(const NodeId& to) {
                     "snapshot", id().str(), to.str()));
     return;
   }
+  // A snapshot carries the configuration at its index, and the peer takes
+  // it as its own. One that names the peer from before it last left would
+  // hand it its former self's place: a peer removed and added back with an
+  // empty store (a shard's replica that moved away, was dropped and is
+  // moving back) would find itself a voter of the old group, with none of
+  // the votes and entries its former self promised, and could lead a split
+  // brain (docs/simulation.md, "Findings", seed 760129). Such a snapshot
+  // waits until the state machine has passed the last configuration
+  // change; an empty entry moves it on when only configuration changes
+  // (which it never sees) stand in between. The peer's probes, one per
+  // heartbeat, try again.
+  if (names_former_member(to, state_machine_->last_applied_index())) {
+    move_state_past(conf_history_.back().first);
+    return;
+  }
   Result<std::unique_ptr<SnapshotSource>> source = state_machine_->open_snapshot();
   if (!source.is_ok()) {
     nodenomad::log(LogLevel::kWarn, "raft",
@@ -44,6 +61,10 @@ void RaftCore::start_snapshot(const NodeId& to) {
                     log_.last_index().value()));
     return;
   }
+  if (names_former_member(to, index)) {
+    move_state_past(conf_history_.back().first);
+    return;
+  }
   SnapshotSend send;
   send.source = std::move(source).value();
   send.meta = SnapshotMeta{index, *term, conf_at(index)};
@@ -54,6 +75,40 @@ void RaftCore::start_snapshot(const NodeId& to) {
                   term->value(), to.str()));
   snapshot_sends_.emplace(to, std::move(send));
   pump_snapshot(to);
+}
+
+bool RaftCore::names_former_member(const NodeId& peer, LogIndex index) const {
+  const auto names = [&](const ConfState& c) {
+    for (const auto* list : {&c.voters, &c.voters_outgoing, &c.learners, &c.learners_next}) {
+      if (std::find(list->begin(), list->end(), peer) != list->end()) return true;
+    }
+    return false;
+  };
+  if (conf_history_.empty() || index < conf_history_.front().first ||
+      !names(conf_at(index))) {
+    return false;
+  }
+  for (const auto& [from, conf] : conf_history_) {
+    if (from > index && !names(conf)) return true;
+  }
+  return false;
+}
+
+void RaftCore::move_state_past(LogIndex index) {
+  // A leadership transfer waits for the target to hold the whole log; the
+  // next probe after it asks again.
+  if (!transfer_target_.empty()) return;
+  if (state_nudge_index_ > index) {
+    const Result<Term> t = log_.term(state_nudge_index_);
+    if (t.is_ok() && *t == term_) return;
+  }
+  const Result<ProposeResult> noop = append_local(EntryType::kNormal, std::string());
+  NN_ASSERT(noop.is_ok(), "appending an empty entry: ", noop.status().to_string());
+  state_nudge_index_ = noop->index;
+  nodenomad::log(LogLevel::kInfo, "raft",
+      fmt::format("{}: the state machine is before index {}; appended empty entry {} so a "
+                  "snapshot can follow",
+                  id().str(), index.value(), noop->index.value()));
 }
 
 void RaftCore::pump_snapshots() {

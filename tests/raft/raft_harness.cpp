@@ -376,6 +376,17 @@ void Cluster::restart(const NodeId& id) {
   check_invariants();
 }
 
+void Cluster::restart_empty(const NodeId& id) {
+  TestNode& n = test_node(id);
+  NN_ASSERT(n.engine == nullptr, "restart_empty of live node ", id);
+  n.store = std::make_unique<MemoryLogStore>();
+  n.state_machine = std::make_unique<TestStateMachine>();
+  invariants_.record_wiped(id);
+  ++n.restarts;
+  open_engine(n);
+  check_invariants();
+}
+
 void Cluster::elect(const NodeId& id) {
   report(engine(id).campaign());
   stabilize();

@@ -133,6 +133,9 @@ class Cluster {
   // once have left, nothing of the Ready was persisted.
   void crash_mid_ready(const NodeId& id);
   void restart(const NodeId& id);
+  // Starts a crashed node again with an empty store and state machine, as a
+  // node that dropped its replica and is given a new one under the same id.
+  void restart_empty(const NodeId& id);
 
   // --- conveniences ---
   // Campaigns on `id` and stabilizes; the node must end up leader.

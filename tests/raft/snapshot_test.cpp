@@ -258,5 +258,65 @@ TEST_CASE("raft snapshot: compaction keeps the configuration of the compacted in
         std::vector<NodeId>{node(4)});
 }
 
+// A peer removed and added back with an empty store (a shard's replica that
+// moved away, was dropped, and is moving back) must not get a snapshot whose
+// configuration predates its return: it would find itself a voter of the old
+// group, with none of the votes and entries its former self promised, and
+// could lead a split brain (docs/simulation.md, "Findings", seed 760129).
+// Here nothing is written after the return, so the state machine's snapshot
+// stays behind the configuration change until the leader moves it on.
+TEST_CASE("raft snapshot: a peer added back gets a configuration that names it as it is now",
+          "[raft][snapshot][membership]") {
+  Cluster cluster = make_cluster(nodes(1, 3));
+  cluster.elect(node(1));
+  REQUIRE(cluster.propose(node(1), "a").is_ok());
+  cluster.stabilize();
+  RaftEngine& leader = cluster.engine(node(1));
+  REQUIRE(leader
+              .propose_conf_change(ConfChange{ConfChangeTransition::kAuto,
+                                              {{ConfChangeType::kRemoveNode, node(3)}}})
+              .is_ok());
+  cluster.stabilize();
+  cluster.tick_all();
+  cluster.stabilize();
+  REQUIRE(leader.conf_state().voters == nodes(1, 2));
+  // n3 drops its replica; the leader compacts through its state machine's
+  // index, which is before the removal (a configuration change is not the
+  // state machine's).
+  cluster.crash(node(3));
+  const LogIndex state_index = cluster.state_machine(node(1)).last_applied_index();
+  REQUIRE(state_index < leader.applied_index());
+  REQUIRE(leader.compact(state_index).is_ok());
+  cluster.restart_empty(node(3));
+  REQUIRE(cluster.engine(node(3)).conf_state() == ConfState{});
+
+  std::vector<SnapshotMeta> delivered;
+  cluster.on_deliver = [&](const Message& m) {
+    if (m.type == MessageType::kSnapshot && m.to == node(3)) delivered.push_back(m.snapshot.meta);
+  };
+  const Result<ProposeResult> added = leader.propose_conf_change(
+      ConfChange{ConfChangeTransition::kAuto, {{ConfChangeType::kAddLearner, node(3)}}});
+  REQUIRE(added.is_ok());
+  for (int i = 0; i < 10; ++i) {
+    cluster.stabilize();
+    cluster.tick(node(1));
+  }
+  cluster.stabilize();
+
+  REQUIRE_FALSE(delivered.empty());
+  for (const SnapshotMeta& meta : delivered) {
+    INFO("snapshot at " << meta.index.value());
+    CHECK(meta.index > added->index);
+    CHECK(meta.conf_state.voters == nodes(1, 2));
+    CHECK(meta.conf_state.learners == std::vector<NodeId>{node(3)});
+  }
+  RaftEngine& back = cluster.engine(node(3));
+  CHECK(back.conf_state().voters == nodes(1, 2));
+  CHECK(back.conf_state().learners == std::vector<NodeId>{node(3)});
+  CHECK(cluster.state_machine(node(3)).commands() == std::vector<std::string>{"a"});
+  CHECK_FALSE(back.campaign().is_ok());
+  CHECK(back.applied_index() == leader.applied_index());
+}
+
 }  // namespace
 }  // namespace nodenomad

@@ -159,6 +159,29 @@ TEST_CASE("a coordinator told by a stale peer that it leads a shard asks the rep
   CHECK(r.stats.settle_ms < 20'000);
 }
 
+TEST_CASE("a replica created again for a move back never leads from its former configuration",
+          "[sim_cluster]") {
+  // Seed 760129 of the divergence soak: shard 5 moved node-1 -> node-4 and
+  // node-1 dropped it; a move back created an empty replica there. The
+  // leader sent it a snapshot of its state machine, whose index was before
+  // the move (only configuration changes had followed), so its
+  // configuration named node-1 a voter. The new replica campaigned, won
+  // with a lagging voter of the same old configuration, and committed an
+  // index that the real group had already committed differently; the run
+  // ended in an event storm. A leader now never sends a snapshot naming a
+  // peer from before it left (RaftCore::start_snapshot), and an empty
+  // replica refuses one that names it a voter (GroupReplica::step).
+  ClusterSimOptions options;
+  options.seed = 760129;
+  options.duration_ms = 20'000;
+  options.duplicate_requests = false;
+  options.diverge_probability = 0.7;
+  const ClusterSimResult r = run_printed(options);
+  INFO(r.report());
+  CHECK(r.passed);
+  CHECK(r.verdict == Verdict::kOk);
+}
+
 TEST_CASE("targets that silently diverge before Verify are repaired or rolled back, never promoted",
           "[sim_cluster]") {
   // Half of the targets' Verify digests come after a lost bucket, under the

@@ -44,6 +44,9 @@ class Invariants {
   // durable one, never below; it applies again from `applied` (the
   // restarted engine's applied_index()).
   void record_restart(const NodeId& node, LogIndex applied);
+  // `node` lost its store on purpose and starts empty (a replica dropped,
+  // then created again under the same id): what it held is forgotten.
+  void record_wiped(const NodeId& node) { views_.erase(node); }
 
   // How many entries are known committed (for tests of the checker).
   std::size_t known_committed() const { return committed_.size(); }
