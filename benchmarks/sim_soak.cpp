@@ -5,9 +5,13 @@
 //   sim_soak --quick                 CI smoke run: a couple of short seeds
 //   sim_soak --seed S [--trace]      replay one seed (and print every event)
 //   --verbose                        a line for every seed as it starts
-//   --bug ack|local                  run with a deliberate runtime bug (acks
-//                                    before fsync, or reads skipping
-//                                    read_index): failures are expected
+//   --rejoin                         also take members out, wipe them and
+//                                    add them back under the same id
+//   --bug ack|local|rejoin           run with a deliberate runtime bug (acks
+//                                    before fsync, reads skipping
+//                                    read_index, or a member added back
+//                                    without the guards): failures are
+//                                    expected
 //
 // Without --nodes, odd seeds run 3 nodes and even seeds 5. Each seed runs in
 // a child process, so an NN_ASSERT abort inside the code under test is
@@ -37,11 +41,14 @@ constexpr nodenomad::soak::SoakProgram kProgram{
     "[--trace]"};
 constexpr std::uint64_t kDurationMs = 20'000;
 constexpr std::uint64_t kQuickDurationMs = 3'000;
+// As often as a crash in the harsh profile.
+constexpr std::uint32_t kRejoinWeight = 4;
 
 struct Args {
   SoakFlags soak;
   std::uint32_t nodes = 0;  // 0: 3 for odd seeds, 5 for even ones
   SimRuntimeBug bug = SimRuntimeBug::kNone;
+  bool rejoin = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -54,14 +61,19 @@ Args parse(int argc, char** argv) {
     if (flag == "--nodes") {
       a.nodes = static_cast<std::uint32_t>(line.number());
       if (a.nodes < 1 || a.nodes > 7) line.fail("--nodes must be 1 to 7");
+    } else if (flag == "--rejoin") {
+      a.rejoin = true;
     } else if (flag == "--bug") {
-      const std::string_view which = line.word("--bug needs ack or local");
+      const std::string_view which = line.word("--bug needs ack, local or rejoin");
       if (which == "ack") {
         a.bug = SimRuntimeBug::kAckBeforePersist;
       } else if (which == "local") {
         a.bug = SimRuntimeBug::kLocalReads;
+      } else if (which == "rejoin") {
+        a.bug = SimRuntimeBug::kUnguardedRejoin;
+        a.rejoin = true;
       } else {
-        line.fail("--bug needs ack or local");
+        line.fail("--bug needs ack, local or rejoin");
       }
     } else {
       line.fail("unknown flag");
@@ -76,6 +88,7 @@ SimOptions options_for(const Args& a, std::uint64_t seed) {
   o.node_count = a.nodes != 0 ? a.nodes : (seed % 2 == 1 ? 3 : 5);
   o.duration_ms = a.soak.duration_ms;
   o.runtime_bug = a.bug;
+  o.rejoin_weight = a.rejoin ? kRejoinWeight : 0;
   return o;
 }
 
@@ -85,8 +98,8 @@ nodenomad::soak::SoakSeeds soak_seeds(const Args& a) {
     return nodenomad::soak::outcome_of(nodenomad::testing::run_simulation(options_for(a, seed)));
   };
   seeds.replay_command = [&a](std::uint64_t seed) {
-    return fmt::format("sim_soak --seed {} --nodes {} --no-fork --trace", seed,
-                       options_for(a, seed).node_count);
+    return fmt::format("sim_soak --seed {} --nodes {}{} --no-fork --trace", seed,
+                       options_for(a, seed).node_count, a.rejoin ? " --rejoin" : "");
   };
   seeds.died_fields = [&a](std::uint64_t seed) {
     return fmt::format(",\"nodes\":{}", options_for(a, seed).node_count);

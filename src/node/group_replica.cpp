@@ -3,8 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "nodenomad/logging.hpp"
 
 namespace nodenomad::node {
@@ -109,41 +107,8 @@ void GroupReplica::tick() {
   pump();
 }
 
-bool GroupReplica::unconfigured() const {
-  if (engine_->last_index() != LogIndex(0)) return false;
-  const ConfState conf = engine_->conf_state();
-  return conf.voters.empty() && conf.learners.empty();
-}
-
 void GroupReplica::step(const Message& message) {
   if (failed()) return;
-  // A replica created empty (a migration target before its first snapshot)
-  // has no log and no configuration. Its node id may have been a member of
-  // this group before (moved away and dropped, now moving back), and Raft
-  // assumes a member never forgets. So, until it has a configuration:
-  // - it does not vote. A candidate that missed the removal still counts it
-  //   a voter, and the vote of a member that forgot everything would elect
-  //   a leader without the committed entries it missed (lost acknowledged
-  //   writes; seed 10474 of the whole-node simulation);
-  // - in a group whose members join as learners (ReplicaParts::
-  //   learner_first), it takes no snapshot that names it a voter. Such a
-  //   snapshot is from before the removal (a leader that lags, or a late
-  //   message), and restoring it would make the new replica a voter of the
-  //   old group, with none of the votes and entries its former self
-  //   promised (seed 760129; the leader's side of that finding is in
-  //   RaftCore::start_snapshot).
-  if (unconfigured()) {
-    if (message.type == MessageType::kVote || message.type == MessageType::kPreVote) return;
-    if (message.type == MessageType::kSnapshot && parts_.learner_first) {
-      const ConfState& conf = message.snapshot.meta.conf_state;
-      const NodeId& self = engine_->id();
-      if (std::find(conf.voters.begin(), conf.voters.end(), self) != conf.voters.end() ||
-          std::find(conf.voters_outgoing.begin(), conf.voters_outgoing.end(), self) !=
-              conf.voters_outgoing.end()) {
-        return;
-      }
-    }
-  }
   // A malformed message is dropped (step() says why); a peer cannot stop us.
   (void)engine_->step(message);
   pump();

@@ -27,12 +27,17 @@
 #include <vector>
 
 #include "nodenomad/log_store.hpp"
+#include "nodenomad/node.hpp"
 #include "nodenomad/raft/raft_engine.hpp"
 #include "nodenomad/state_machine.hpp"
 
 namespace nodenomad::node {
 
 class GroupReplica;
+
+// The RaftConfig a node runs its replica of `group` with: options.raft, the
+// node's id, and the rules of each kind of group (Node::Impl uses it).
+RaftConfig replica_raft_config(const NodeOptions& options, GroupId group);
 
 // What a replica needs from the node around it.
 class ReplicaHost {
@@ -80,13 +85,6 @@ struct ReplicaParts {
   // Raft reads the state machine's source as it is.
   std::function<std::unique_ptr<SnapshotSource>(std::unique_ptr<SnapshotSource>)>
       wrap_snapshot_source;
-  // Members join this group as learners and are promoted only once they
-  // hold the state (a shard's move target, after Verify). A replica with no
-  // configuration yet then refuses a snapshot that names it a voter: it can
-  // only be from before its node was removed (GroupReplica::step). Off for
-  // the metadata group, which promotes a learner by its log position alone
-  // (an empty learner of a short log counts as caught up).
-  bool learner_first = false;
 };
 
 struct ReplicaLimits {
@@ -174,9 +172,6 @@ class GroupReplica {
   };
 
   GroupReplica(GroupId group, ReplicaParts parts, ReplicaLimits limits, ReplicaHost& host);
-  // No log and no configuration yet: created for a move, before the
-  // leader's first snapshot.
-  bool unconfigured() const;
   void pump();
   void persist(const Ready& rd);
   void complete(Ready& rd);

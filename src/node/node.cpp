@@ -79,19 +79,30 @@ std::string Node::Impl::shard_data_dir(ShardId shard) const {
   return fmt::format("{}/shards/s-{}", options_.data_dir, shard.value());
 }
 
-RaftConfig Node::Impl::raft_config_for(GroupId group) const {
-  RaftConfig config = options_.raft;
-  config.id = options_.id;
+RaftConfig node::replica_raft_config(const NodeOptions& options, GroupId group) {
+  RaftConfig config = options.raft;
+  config.id = options.id;
+  // A shard moved away and back, or a node drained and added again, comes
+  // back under the same id with its store emptied (raft_config.hpp).
+  config.unconfigured_votes = false;
   // A shard's snapshot travels in MIGRATION_CHUNK_SIZE chunks, and a
   // transfer survives a dropped connection or a pause for as long as a
   // migration stage may stall: it then goes on from the last acknowledged
   // chunk instead of starting over.
   if (group != kMetadataGroup) {
-    config.snapshot_chunk_bytes = options_.migration_chunk_bytes;
+    // A move's target is a learner until Verify has matched its state. (The
+    // metadata group promotes a learner by its log position alone, so an
+    // empty one of a short log may be promoted: not there.)
+    config.members_join_as_learners = true;
+    config.snapshot_chunk_bytes = options.migration_chunk_bytes;
     config.snapshot_abandon_ticks = static_cast<std::uint32_t>(std::max<std::uint64_t>(
-        options_.migration_timeout_ms / options_.tick_ms, 4ull * config.election_timeout_ticks));
+        options.migration_timeout_ms / options.tick_ms, 4ull * config.election_timeout_ticks));
   }
   return config;
+}
+
+RaftConfig Node::Impl::raft_config_for(GroupId group) const {
+  return node::replica_raft_config(options_, group);
 }
 
 Status Node::Impl::open() {
@@ -270,7 +281,6 @@ Status Node::Impl::open_shard_group(ShardId shard, const std::vector<NodeId>* bo
     return prefetch_snapshot(group, std::move(source));
   };
   parts.state_bytes = [storage] { return storage->stats().bytes; };
-  parts.learner_first = true;  // a move's target is promoted after Verify
   node::ReplicaLimits limits;
   limits.compact_every_entries = options_.compact_every_entries;
   limits.compact_keep_entries = std::max<std::uint64_t>(options_.compact_every_entries / 10, 1);

@@ -68,6 +68,15 @@ class Progress {
   // A rejection of the append after `rejected`, with the follower's hint;
   // false when the rejection is stale.
   bool maybe_decrease_to(LogIndex rejected, LogIndex hint);
+  // The answer to the current probe denies an index at or below match: the
+  // peer no longer holds what it acknowledged (a node whose store was
+  // emptied and that was added back under the same id; an acknowledgement
+  // of its former self arrived after the new one's progress began).
+  bool probe_denies_match(LogIndex rejected) const {
+    return state_ == ProgressState::kProbe && next_.prev() == rejected && rejected <= match_;
+  }
+  // Forgets match, so that the next probe goes by the peer's own hint.
+  void forget_match() { match_ = LogIndex(0); }
   // An append of `count` entries and `bytes` payload bytes, ending at `last`, left.
   void sent_entries(std::uint64_t count, LogIndex last, std::uint64_t bytes);
   // A heartbeat response arrived: probing may resume, and in replicate a

@@ -139,8 +139,32 @@ bool RaftCore::handle_term(const Message& m) {
   return true;
 }
 
+bool RaftCore::unconfigured() const {
+  if (log_.last_index() != LogIndex(0)) return false;
+  const ConfState& conf = tracker_.conf();
+  return conf.voters.empty() && conf.learners.empty();
+}
+
+// RaftConfig::unconfigured_votes and members_join_as_learners: what a node
+// with no configuration yet may have forgotten. Dropped before the term is
+// looked at, so such a message does not even raise the term.
+bool RaftCore::refused_while_unconfigured(const Message& m) const {
+  if (!unconfigured()) return false;
+  if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
+    return !config_.unconfigured_votes;
+  }
+  if (m.type == MessageType::kSnapshot && config_.members_join_as_learners) {
+    const ConfState& c = m.snapshot.meta.conf_state;
+    return std::find(c.voters.begin(), c.voters.end(), id()) != c.voters.end() ||
+           std::find(c.voters_outgoing.begin(), c.voters_outgoing.end(), id()) !=
+               c.voters_outgoing.end();
+  }
+  return false;
+}
+
 Status RaftCore::step(const Message& m) {
   NN_RETURN_IF_ERROR(validate(m));
+  if (refused_while_unconfigured(m)) return Status::ok();
   if (!handle_term(m)) return Status::ok();
   if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
     handle_vote_request(m);

@@ -164,6 +164,9 @@ class RaftCore {
   ConfState conf_at(LogIndex index) const;
   Status check_conf_change_allowed() const;
 
+  bool unconfigured() const;
+  bool refused_while_unconfigured(const Message& m) const;
+
   // --- snapshot.cpp ---
   void start_snapshot(const NodeId& to);
   // True when the configuration at `index` names `peer` and a later one

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "nodenomad/logging.hpp"
 #include "raft/raft_core.hpp"
 
 namespace nodenomad {
@@ -159,6 +160,15 @@ void RaftCore::handle_append_response(const Message& m) {
     LogIndex next_probe = m.hint_index;
     if (m.hint_term > Term(0)) {
       next_probe = log_.find_conflict_by_term(m.hint_index, m.hint_term).first;
+    }
+    if (p->probe_denies_match(m.index)) {
+      // Without this the probe would repeat forever: next never goes below
+      // match + 1 (found by the simulator's rejoin fault).
+      nodenomad::log(LogLevel::kWarn, "raft",
+          fmt::format("{}: {} no longer holds index {}, which it acknowledged (its log ends "
+                      "near {}); probing it again from there",
+                      id().str(), m.from.str(), m.index.value(), m.hint_index.value()));
+      p->forget_match();
     }
     if (p->maybe_decrease_to(m.index, next_probe)) {
       if (p->state() == ProgressState::kReplicate) p->become_probe();

@@ -30,6 +30,7 @@ std::string_view event_kind_name(EventKind kind) {
     case EventKind::kNetworkHeal: return "network_heal";
     case EventKind::kClogStep: return "clog_step";
     case EventKind::kHostAction: return "host_action";
+    case EventKind::kRejoinStep: return "rejoin_step";
   }
   return "unknown";
 }

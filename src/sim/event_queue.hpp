@@ -30,6 +30,7 @@ enum class EventKind : std::uint8_t {
   kNetworkHeal,     // the partition of generation `arg` ends
   kClogStep,        // the rolling clog moves to its next node (arg: step)
   kHostAction,      // the host's scheduled action (arg: its id; SimControl)
+  kRejoinStep,      // the member being wiped and added back: its next step
 };
 
 std::string_view event_kind_name(EventKind kind);

@@ -158,6 +158,7 @@ std::string SimFaultProfile::describe() const {
         transfer_weight, membership_weight, skew_weight, heal_weight, max_down_nodes,
         torn_tail_probability);
   }
+  if (rejoin_weight > 0) out += fmt::format(" rejoin={}", rejoin_weight);
   return out + sim_support::describe_clock_and_disks(*this);
 }
 

@@ -38,6 +38,7 @@ void Simulator::on_nemesis() {
       {profile_.membership_weight, &Simulator::change_membership},
       {profile_.skew_weight, &Simulator::redraw_random_skew},
       {profile_.heal_weight, &Simulator::heal_network_now},
+      {profile_.rejoin_weight, &Simulator::rejoin_member},
   };
   std::uint64_t total = 0;
   for (const Action& a : actions) total += a.weight;
@@ -257,6 +258,10 @@ void Simulator::change_membership() {
   ConfChange change;
   if (!conf.learners.empty()) {
     const NodeId& learner = conf.learners[fault_rng_.uniform(conf.learners.size())];
+    // As the node promotes a move's target only after Verify: a member
+    // wiped and added back is not promoted before it holds the state
+    // (members_join_as_learners would refuse it a voter's snapshot).
+    if (!holds_state(learner)) return;
     change.changes.push_back({ConfChangeType::kAddVoter, learner});
     if (fault_rng_.chance(0.5)) {
       change.transition = ConfChangeTransition::kJoint;
@@ -281,6 +286,107 @@ void Simulator::change_membership() {
                    change.transition == ConfChangeTransition::kJoint ? " (joint)" : "",
                    proposed.is_ok() ? fmt::format("index {}", proposed->index.value())
                                     : proposed.status().to_string()));
+}
+
+namespace {
+
+bool names(const ConfState& conf, const NodeId& id) {
+  for (const auto* list : {&conf.voters, &conf.voters_outgoing, &conf.learners,
+                           &conf.learners_next}) {
+    if (std::find(list->begin(), list->end(), id) != list->end()) return true;
+  }
+  return false;
+}
+
+constexpr SimTime kRejoinStepUs = 50'000;
+
+}  // namespace
+
+bool Simulator::holds_state(const NodeId& id) {
+  for (const auto& node : nodes_) {
+    if (node->id() != id || !awaiting_state_.contains(node->index())) continue;
+    const RaftEngine* e = node->engine();
+    if (e == nullptr || e->last_index() == LogIndex(0)) return false;
+    awaiting_state_.erase(node->index());
+  }
+  return true;
+}
+
+// Takes a member out of the group, wipes its disk once the leader has
+// applied the removal, and adds it back, empty, as a learner under the same
+// id: a shard replica that moved away, was dropped and moves back (the
+// whole-node simulation's seeds 10474 and 760129). Raft assumes a member
+// never forgets; the node id coming back must not make it one that has.
+void Simulator::rejoin_member() {
+  if (rejoin_) return;
+  const std::optional<std::uint32_t> l = leader();
+  if (!l) return;
+  const ConfState conf = nodes_[*l]->engine()->conf_state();
+  if (is_joint(conf)) return;
+  std::vector<NodeId> candidates = conf.learners;
+  if (conf.voters.size() >= 3) {
+    for (const NodeId& v : conf.voters) {
+      if (v != nodes_[*l]->id()) candidates.push_back(v);
+    }
+  }
+  if (candidates.empty()) return;
+  const NodeId who = candidates[fault_rng_.uniform(candidates.size())];
+  for (const auto& node : nodes_) {
+    if (node->id() != who) continue;
+    rejoin_ = Rejoin{node->index(), false, LogIndex(0)};
+    ++stats_.rejoins;
+    note(TraceCode::kFault, *l,
+         fmt::format("{} is taken out of the group, to be wiped and added back", who.str()));
+    advance_rejoin();
+    return;
+  }
+}
+
+// Every kRejoinStepUs until the member is back, faults or not (the run's
+// settling waits for it): propose the removal until the leader has applied
+// it, then wipe and restart the member, then propose it as a learner until
+// a leader that has committed the removal names it again.
+void Simulator::advance_rejoin() {
+  if (!rejoin_) return;
+  SimNode& node = *nodes_[rejoin_->node];
+  const std::optional<std::uint32_t> l = leader();
+  if (l && (!rejoin_->wiped || nodes_[*l]->engine()->commit_index() >= rejoin_->removed_by)) {
+    SimNode& lead = *nodes_[*l];
+    const ConfState conf = lead.engine()->conf_state();
+    const bool named = names(conf, node.id());
+    if (!rejoin_->wiped && !named) {
+      rejoin_->removed_by = lead.engine()->commit_index();
+      crash_node(node.index(), false, "taken out of the group; its disk is wiped");
+      const Status wiped = node.wipe();
+      if (!wiped.is_ok()) {
+        violation(wiped.with_context(fmt::format("wiping {}", node.id().str())));
+        return;
+      }
+      invariants_.record_wiped(node.id());
+      awaiting_state_.insert(node.index());
+      restart_node(node.index());
+      rejoin_->wiped = true;
+    } else if (rejoin_->wiped && named) {
+      note(TraceCode::kFault, *l, fmt::format("{} is back in the group", node.id().str()));
+      rejoin_.reset();
+      return;
+    } else if (!is_joint(conf) && !(rejoin_->wiped && !node.up())) {
+      ConfChange change;
+      change.changes.push_back({rejoin_->wiped ? ConfChangeType::kAddLearner
+                                               : ConfChangeType::kRemoveNode,
+                                node.id()});
+      const Result<ProposeResult> proposed = lead.propose_conf_change(change);
+      note(TraceCode::kFault, *l,
+           fmt::format("{} proposes {} {}: {}", lead.id().str(),
+                       rejoin_->wiped ? "+learner" : "-", node.id().str(),
+                       proposed.is_ok() ? fmt::format("index {}", proposed->index.value())
+                                        : proposed.status().to_string()));
+    }
+  }
+  SimEvent e;
+  e.time = now_ + kRejoinStepUs;
+  e.kind = EventKind::kRejoinStep;
+  schedule(std::move(e));
 }
 
 void Simulator::redraw_random_skew() {

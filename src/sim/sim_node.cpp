@@ -90,6 +90,12 @@ void SimNode::crash(bool tear_unsynced_tail) {
   fs_.crash(testing::CrashOptions{tear_unsynced_tail});
 }
 
+Status SimNode::wipe() {
+  NN_ASSERT(!up(), "wipe() of a running node ", id_);
+  NN_RETURN_IF_ERROR(fs_.remove_all(kRaftDir));
+  return fs_.remove_all(kDataDir);
+}
+
 void SimNode::inject_sync_failure() { fs_.fail_next(testing::FaultOp::kSync); }
 
 void SimNode::fail(const Status& why) {

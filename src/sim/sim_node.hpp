@@ -92,6 +92,9 @@ class SimNode {
   Status start();
   // Power loss: memory is gone, the disk keeps what was synced.
   void crash(bool tear_unsynced_tail);
+  // Empties the disk of a crashed node (a replica dropped): start() then
+  // opens an empty node with no configuration.
+  Status wipe();
   // The next fsync of this node's disk fails (the node will fail-stop).
   void inject_sync_failure();
 

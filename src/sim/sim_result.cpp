@@ -14,12 +14,12 @@ std::string stats_json(const SimStats& s) {
       "{{\"steps\":{},\"simulated_ms\":{},\"messages_sent\":{},\"messages_delivered\":{},"
       "\"messages_dropped\":{},\"messages_duplicated\":{},\"crashes\":{},\"torn_crashes\":{},"
       "\"crashes_mid_write\":{},\"disk_faults\":{},\"partitions\":{},\"clogs\":{},"
-      "\"transfers\":{},\"conf_changes\":{},\"leaders_elected\":{},\"max_term\":{},"
+      "\"transfers\":{},\"conf_changes\":{},\"rejoins\":{},\"leaders_elected\":{},\"max_term\":{},"
       "\"max_commit\":{},\"compactions\":{},\"snapshots_installed\":{},\"ops_ok\":{},"
       "\"ops_fail\":{},\"ops_unknown\":{},\"checker_states\":{}}}",
       s.steps, s.simulated_ms, s.messages_sent, s.messages_delivered, s.messages_dropped,
       s.messages_duplicated, s.crashes, s.torn_crashes, s.crashes_mid_write, s.disk_faults,
-      s.partitions, s.clogs, s.transfers, s.conf_changes, s.leaders_elected, s.max_term,
+      s.partitions, s.clogs, s.transfers, s.conf_changes, s.rejoins, s.leaders_elected, s.max_term,
       s.max_commit, s.compactions, s.snapshots_installed, s.ops_ok, s.ops_fail, s.ops_unknown,
       s.checker_states);
 }

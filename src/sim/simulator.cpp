@@ -67,7 +67,14 @@ void Simulator::build() {
   // A range given upside down is read as the single value of its minimum.
   profile_.fault_max_ms = std::max(profile_.fault_max_ms, profile_.fault_min_ms);
   profile_.down_max_ms = std::max(profile_.down_max_ms, profile_.down_min_ms);
+  if (profile_.nemesis_max_interval_ms > 0) profile_.rejoin_weight += options_.rejoin_weight;
   raft_config_ = options_.raft ? *options_.raft : draw_raft_config(config_rng);
+  // As the node runs its shard groups: a member wiped and added back
+  // (rejoin_weight) must not vote or become a voter from its old self.
+  if (options_.runtime_bug != testing::SimRuntimeBug::kUnguardedRejoin) {
+    raft_config_.unconfigured_votes = false;
+    raft_config_.members_join_as_learners = true;
+  }
   node_config_ = draw_node_config(config_rng, raft_config_, profile_);
   node_config_.bug = options_.runtime_bug;
   network_ = std::make_unique<SimNetwork>(options_.node_count, network_params(profile_),
@@ -202,6 +209,7 @@ void Simulator::dispatch(SimEvent& e) {
       return;
     case EventKind::kClogStep: on_clog_step(e.arg); return;
     case EventKind::kHostAction: run_host_action(e.arg); return;
+    case EventKind::kRejoinStep: advance_rejoin(); return;
   }
 }
 

@@ -89,6 +89,11 @@ class Simulator final : public NodeHost, public ClientHost, public testing::SimC
   void disk_fault();
   void transfer_leadership();
   void change_membership();
+  void rejoin_member();
+  void advance_rejoin();
+  // False for a member wiped and added back that has not received the
+  // group's state yet.
+  bool holds_state(const NodeId& id);
   void redraw_skew(std::uint32_t node);
   void redraw_random_skew();
   void heal_network_now();
@@ -124,6 +129,16 @@ class Simulator final : public NodeHost, public ClientHost, public testing::SimC
   SimTime now_ = 0;
   bool faults_on_ = true;
   std::vector<std::uint32_t> clog_order_;
+  // The member being taken out, wiped and added back (at most one).
+  struct Rejoin {
+    std::uint32_t node = 0;
+    bool wiped = false;
+    // The commit index of the leader that was seen without the member: a
+    // leader that has not committed that far may still name it from before.
+    LogIndex removed_by;
+  };
+  std::optional<Rejoin> rejoin_;
+  std::set<std::uint32_t> awaiting_state_;  // wiped, no state received since
   SimTime clog_step_us_ = 0;
   Status failure_;
   testing::Verdict verdict_ = testing::Verdict::kOk;

@@ -134,6 +134,43 @@ TEST_CASE("acknowledging before the fsync is caught by the Raft invariants", "[s
   CHECK(caught >= 2);
 }
 
+// Seeds that, before the guards (RaftConfig::unconfigured_votes and
+// members_join_as_learners, set as the node sets them), broke a Raft
+// invariant when members were wiped and added back under their ids: two
+// leaders in one term, a leader without a committed entry.
+constexpr std::uint64_t kRejoinSeeds[] = {1, 19, 21, 32, 47, 58, 83, 129};
+
+SimOptions rejoin_options(std::uint64_t seed) {
+  SimOptions options = ci_options(seed);
+  options.rejoin_weight = 4;
+  return options;
+}
+
+TEST_CASE("members wiped and added back under their ids break no invariant", "[sim][rejoin]") {
+  std::uint64_t rejoins = 0;
+  for (std::uint64_t seed : kRejoinSeeds) {
+    const SimResult r = run_printed(rejoin_options(seed));
+    INFO(r.report());
+    CHECK(r.passed);
+    CHECK(r.fault_summary.find("rejoin=") != std::string::npos);
+    rejoins += r.stats.rejoins;
+  }
+  fmt::print("[sim] {} members wiped and added back\n", rejoins);
+  CHECK(rejoins >= std::size(kRejoinSeeds));
+}
+
+TEST_CASE("a member added back without the guards is caught", "[sim][rejoin]") {
+  quiet_logs();
+  int caught = 0;
+  for (std::uint64_t seed : kRejoinSeeds) {
+    SimOptions options = rejoin_options(seed);
+    options.runtime_bug = SimRuntimeBug::kUnguardedRejoin;
+    const SimResult r = run_simulation(options);
+    if (!r.passed && r.failure.find("raft invariant") != std::string::npos) ++caught;
+  }
+  CHECK(caught >= 3);
+}
+
 // A host tests its own application logic with a workload: here a counter
 // kept with compare-and-set, whose final check is the host's assertion.
 class CounterWorkload final : public SimWorkload {

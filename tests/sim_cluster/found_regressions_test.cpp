@@ -63,7 +63,7 @@ class FailingRestore final : public StateMachine {
 
 struct Replica {
   explicit Replica(const std::optional<ConfState>& bootstrap,
-                   std::shared_ptr<StateMachine> machine = nullptr) {
+                   std::shared_ptr<StateMachine> machine = nullptr, GroupId group = GroupId(2)) {
     auto store = std::make_unique<MemoryLogStore>();
     if (bootstrap) REQUIRE(RaftEngine::bootstrap(*store, *bootstrap).is_ok());
     if (!machine) {
@@ -76,10 +76,13 @@ struct Replica {
     ReplicaParts parts;
     parts.log_store = std::move(store);
     parts.state_machine = std::move(machine);
-    RaftConfig config = NodeOptions::default_raft_config();
-    config.id = NodeId("node-1");
+    NodeOptions options;
+    options.id = NodeId("node-1");
+    // Configured as the node configures a group of its kind (GroupId(2): a
+    // shard's).
+    const RaftConfig config = replica_raft_config(options, group);
     Result<std::unique_ptr<GroupReplica>> opened =
-        GroupReplica::open(GroupId(2), config, std::move(parts), ReplicaLimits{}, Rng(1), host);
+        GroupReplica::open(group, config, std::move(parts), ReplicaLimits{}, Rng(1), host);
     REQUIRE(opened.is_ok());
     replica = std::move(*opened);
   }
@@ -153,7 +156,10 @@ Message snapshot_from_leader() {
   m.term = Term(5);
   m.snapshot.meta.index = LogIndex(40);
   m.snapshot.meta.term = Term(4);
-  m.snapshot.meta.conf_state.voters = {NodeId("node-1"), NodeId("node-2"), NodeId("node-3")};
+  // A move's target: a learner (a shard group refuses an empty replica a
+  // snapshot that names it a voter; tests/raft/rejoin_test.cpp).
+  m.snapshot.meta.conf_state.voters = {NodeId("node-2"), NodeId("node-3")};
+  m.snapshot.meta.conf_state.learners = {NodeId("node-1")};
   m.snapshot.transfer_id = 7;
   m.snapshot.data = "state";
   m.snapshot.last = true;
@@ -183,6 +189,31 @@ TEST_CASE("a malformed snapshot is rejected and taken again, without stopping (c
   CHECK(r.host.failure.is_ok());
   r.replica->step(snapshot_from_leader());
   CHECK(machine->restores == 2);
+}
+
+// Seed 760129 of cluster_sim_soak --duration-ms 20000 --diverge 0.7 (before
+// the fix): a shard moved off node-1 and back; the new, empty replica took a
+// snapshot whose configuration still named node-1 a voter, campaigned in
+// the old group and led a split brain. The leader no longer sends such a
+// snapshot (tests/raft/rejoin_test.cpp); a shard's empty replica also
+// refuses one, from a leader that lags or a late message.
+TEST_CASE("an empty replica of a shard takes no snapshot that names it a voter",
+          "[sim_cluster][regression]") {
+  Message old = snapshot_from_leader();
+  old.snapshot.meta.conf_state = ConfState{};
+  old.snapshot.meta.conf_state.voters = {NodeId("node-1"), NodeId("node-2"), NodeId("node-3")};
+  auto machine = std::make_shared<FailingRestore>(Status::invalid_argument("counted only"));
+  Replica shard(std::nullopt, machine);
+  shard.replica->step(old);
+  CHECK(machine->restores == 0);
+  shard.replica->step(snapshot_from_leader());  // names it a learner
+  CHECK(machine->restores == 1);
+
+  // The metadata group, which may promote an empty learner, takes it.
+  auto meta_machine = std::make_shared<FailingRestore>(Status::invalid_argument("counted only"));
+  Replica meta(std::nullopt, meta_machine, kMetadataGroup);
+  meta.replica->step(old);
+  CHECK(meta_machine->restores == 1);
 }
 
 }  // namespace

@@ -97,6 +97,26 @@ struct RaftConfig {
   // Read requests waiting for their heartbeat round (or for the new
   // leader's first commit); beyond it read_index() answers kBusy.
   std::uint32_t max_pending_reads = 4096;
+
+  // For a host that may add a node back under an id it had before, with
+  // its store emptied (the node: a shard replica that moved away, was
+  // dropped, and moves back). Raft assumes a member never forgets, and such
+  // a node has: a candidate or a leader that missed its removal still
+  // counts it as the voter it was. Until it has a configuration (it was
+  // never bootstrapped and has restored nothing), a node:
+  // - with unconfigured_votes false, grants no vote or pre-vote; else the
+  //   vote of a member that forgot everything could elect a leader without
+  //   the committed entries it missed. A voter added directly with an
+  //   empty store then cannot vote until it has the log;
+  bool unconfigured_votes = true;
+  // - with members_join_as_learners, takes no snapshot that names it a
+  //   voter. A host that adds every member as a learner and promotes it
+  //   only once it holds the state can only be sent one from before the
+  //   node left (a leader that lags, or a late message); restoring it would
+  //   make the node a voter of the old group again. The leader's side needs
+  //   no setting: it never sends a snapshot whose configuration names a
+  //   peer from before it left (docs/raft.md, "Snapshots").
+  bool members_join_as_learners = false;
 };
 
 // kInvalidArgument naming the first field out of range, or OK.

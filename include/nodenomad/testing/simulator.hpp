@@ -96,6 +96,10 @@ struct SimFaultProfile {
   std::uint32_t membership_weight = 0;       // a voter becomes a learner or back
   std::uint32_t skew_weight = 0;             // redraw a node's tick-rate drift
   std::uint32_t heal_weight = 0;             // heal the network at once
+  // Take a member out, wipe its disk and add it back, empty, as a learner
+  // under the same id (a shard replica that moved away and moves back).
+  // Never drawn: SimOptions::rejoin_weight turns it on.
+  std::uint32_t rejoin_weight = 0;
   // How long a partition or a clog lasts, and a crashed node stays down.
   std::uint32_t fault_min_ms = 100;
   std::uint32_t fault_max_ms = 2'000;
@@ -135,6 +139,11 @@ enum class SimRuntimeBug : std::uint8_t {
   // Reads are served from the local state machine at once, skipping
   // read_index: stale reads.
   kLocalReads = 2,
+  // A member wiped and added back (rejoin_weight) votes, and restores a
+  // snapshot naming it a voter, as if it had never left: RaftConfig's
+  // unconfigured_votes and members_join_as_learners left at the library's
+  // defaults.
+  kUnguardedRejoin = 3,
 };
 
 // The host's handle on a running simulation, passed to SimOptions::on_start
@@ -230,6 +239,9 @@ struct SimOptions {
   std::uint64_t checker_max_states_per_key = 200'000;
 
   SimRuntimeBug runtime_bug = SimRuntimeBug::kNone;
+  // Added to the profile's rejoin_weight after it is drawn (so a seed's
+  // other draws stay as they were), when the profile has a nemesis.
+  std::uint32_t rejoin_weight = 0;
 
   // Events kept for the failure report.
   std::size_t trace_tail_events = 50;
@@ -260,6 +272,7 @@ struct SimStats {
   std::uint64_t clogs = 0;
   std::uint64_t transfers = 0;
   std::uint64_t conf_changes = 0;
+  std::uint64_t rejoins = 0;           // members wiped and added back
   std::uint64_t leaders_elected = 0;   // distinct (term, leader) pairs seen
   std::uint64_t max_term = 0;
   std::uint64_t max_commit = 0;
