@@ -169,10 +169,7 @@ void Node::Impl::serve_migrate_shard(const node::ShardCall& call,
     if (!contains(report.learners, n)) report.learners.push_back(n);
   }
   report.joint = is_joint(conf);
-  auto member = [&](const NodeId& n) {
-    return contains(conf.voters, n) || contains(conf.voters_outgoing, n) ||
-           contains(conf.learners, n) || contains(conf.learners_next, n);
-  };
+  auto member = [&](const NodeId& n) { return names_member(conf, n); };
   auto propose = [&](ConfChange change, std::string what) {
     Result<ProposeResult> p = replica->propose_conf_change(change);
     report.note = p.is_ok() ? what : fmt::format("{}: {}", what, p.status().message());

@@ -84,6 +84,23 @@ ConfState leave_joint(const ConfState& current) {
 
 bool is_joint(const ConfState& state) { return !state.voters_outgoing.empty(); }
 
+namespace {
+
+bool holds(const std::vector<NodeId>& list, const NodeId& node) {
+  return std::find(list.begin(), list.end(), node) != list.end();
+}
+
+}  // namespace
+
+bool names_voter(const ConfState& state, const NodeId& node) {
+  return holds(state.voters, node) || holds(state.voters_outgoing, node);
+}
+
+bool names_member(const ConfState& state, const NodeId& node) {
+  return names_voter(state, node) || holds(state.learners, node) ||
+         holds(state.learners_next, node);
+}
+
 Result<ConfState> apply_conf_change(const ConfState& current, const ConfChange& change) {
   NN_RETURN_IF_ERROR(check_changes(change));
   if (change.leaves_joint()) {

@@ -154,10 +154,7 @@ bool RaftCore::refused_while_unconfigured(const Message& m) const {
     return !config_.unconfigured_votes;
   }
   if (m.type == MessageType::kSnapshot && config_.members_join_as_learners) {
-    const ConfState& c = m.snapshot.meta.conf_state;
-    return std::find(c.voters.begin(), c.voters.end(), id()) != c.voters.end() ||
-           std::find(c.voters_outgoing.begin(), c.voters_outgoing.end(), id()) !=
-               c.voters_outgoing.end();
+    return names_voter(m.snapshot.meta.conf_state, id());
   }
   return false;
 }

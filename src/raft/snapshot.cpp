@@ -5,8 +5,6 @@
 // the next expected offset and acknowledges what it holds).
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "nodenomad/logging.hpp"
 #include "raft/raft_core.hpp"
 
@@ -78,18 +76,12 @@ void RaftCore::start_snapshot(const NodeId& to) {
 }
 
 bool RaftCore::names_former_member(const NodeId& peer, LogIndex index) const {
-  const auto names = [&](const ConfState& c) {
-    for (const auto* list : {&c.voters, &c.voters_outgoing, &c.learners, &c.learners_next}) {
-      if (std::find(list->begin(), list->end(), peer) != list->end()) return true;
-    }
-    return false;
-  };
   if (conf_history_.empty() || index < conf_history_.front().first ||
-      !names(conf_at(index))) {
+      !names_member(conf_at(index), peer)) {
     return false;
   }
   for (const auto& [from, conf] : conf_history_) {
-    if (from > index && !names(conf)) return true;
+    if (from > index && !names_member(conf, peer)) return true;
   }
   return false;
 }

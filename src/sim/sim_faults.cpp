@@ -290,14 +290,6 @@ void Simulator::change_membership() {
 
 namespace {
 
-bool names(const ConfState& conf, const NodeId& id) {
-  for (const auto* list : {&conf.voters, &conf.voters_outgoing, &conf.learners,
-                           &conf.learners_next}) {
-    if (std::find(list->begin(), list->end(), id) != list->end()) return true;
-  }
-  return false;
-}
-
 constexpr SimTime kRejoinStepUs = 50'000;
 
 }  // namespace
@@ -353,7 +345,7 @@ void Simulator::advance_rejoin() {
   if (l && (!rejoin_->wiped || nodes_[*l]->engine()->commit_index() >= rejoin_->removed_by)) {
     SimNode& lead = *nodes_[*l];
     const ConfState conf = lead.engine()->conf_state();
-    const bool named = names(conf, node.id());
+    const bool named = names_member(conf, node.id());
     if (!rejoin_->wiped && !named) {
       rejoin_->removed_by = lead.engine()->commit_index();
       crash_node(node.index(), false, "taken out of the group; its disk is wiped");

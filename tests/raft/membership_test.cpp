@@ -71,10 +71,15 @@ TEST_CASE("raft membership: the rules of a configuration change", "[raft][member
   REQUIRE(r.is_ok());
   CHECK(r->learners_next == std::vector<NodeId>{node(3)});
   CHECK(r->learners.empty());
+  CHECK(names_voter(*r, node(3)));  // outgoing
+  CHECK(names_member(*r, node(3)));
+  CHECK_FALSE(names_member(*r, node(4)));
   r = apply_conf_change(*r, ConfChange{});
   REQUIRE(r.is_ok());
   CHECK(r->learners == std::vector<NodeId>{node(3)});
   CHECK(r->voters == nodes(1, 2));
+  CHECK_FALSE(names_voter(*r, node(3)));  // a learner now
+  CHECK(names_member(*r, node(3)));
   // Errors.
   CHECK_FALSE(apply_conf_change(three, ConfChange{}).is_ok());  // not joint
   CHECK_FALSE(apply_conf_change(voters({node(1)}), change({remove(1)})).is_ok());

@@ -73,5 +73,10 @@ Result<ConfState> apply_conf_change(const ConfState& current, const ConfChange& 
 
 // True when `state` is a joint configuration (voters_outgoing non-empty).
 bool is_joint(const ConfState& state);
+// Whether `state` names `node` a voter, of the incoming or the outgoing set.
+bool names_voter(const ConfState& state, const NodeId& node);
+// Whether `state` names `node` at all: a voter of either set, a learner, or
+// a learner to be.
+bool names_member(const ConfState& state, const NodeId& node);
 
 }  // namespace nodenomad
