@@ -73,6 +73,64 @@ TEST_CASE("raft rejoin: a peer added back gets a snapshot that names it as it is
 }
 
 
+// An acknowledgement sent by n3 before it left arrives after n3 was added
+// back empty: the leader takes it for the new n3's and believes it holds
+// entries it does not. The new n3 must still get the log.
+TEST_CASE("raft rejoin: a late acknowledgement of the former member does not stall the new one",
+          "[raft][rejoin]") {
+  Cluster cluster = make_cluster(nodes(1, 3));
+  cluster.elect(node(1));
+  REQUIRE(cluster.propose(node(1), "a").is_ok());
+  cluster.stabilize();
+  // n3 acknowledges "b"; the acknowledgement is held back.
+  REQUIRE(cluster.propose(node(1), "b").is_ok());
+  cluster.process_all_ready();
+  REQUIRE(cluster.deliver_first(raft_test::between(node(1), node(3))));
+  cluster.process_all_ready();
+  std::optional<Message> late;
+  for (auto it = cluster.queue().begin(); it != cluster.queue().end(); ++it) {
+    if (it->from == node(3) && it->type == MessageType::kAppendResponse && !it->reject) {
+      late = *it;
+      cluster.queue().erase(it);
+      break;
+    }
+  }
+  REQUIRE(late.has_value());
+  cluster.stabilize();
+  RaftEngine& leader = cluster.engine(node(1));
+  REQUIRE(leader
+              .propose_conf_change(ConfChange{ConfChangeTransition::kAuto,
+                                              {{ConfChangeType::kRemoveNode, node(3)}}})
+              .is_ok());
+  cluster.stabilize();
+  cluster.tick_all();
+  cluster.stabilize();
+  REQUIRE(leader.conf_state().voters == nodes(1, 2));
+  cluster.crash(node(3));
+  cluster.restart_empty(node(3));
+  // n3 is added back; the leader's first messages to it are lost, and the
+  // late acknowledgement is the first word from n3 it gets.
+  cluster.drop_rule = [](const Message& m) { return m.to == node(3) || m.from == node(3); };
+  REQUIRE(leader
+              .propose_conf_change(ConfChange{ConfChangeTransition::kAuto,
+                                              {{ConfChangeType::kAddLearner, node(3)}}})
+              .is_ok());
+  cluster.stabilize();
+  REQUIRE(leader.conf_state().learners == std::vector<NodeId>{node(3)});
+  cluster.drop_rule = nullptr;
+  cluster.queue().push_front(*late);
+  REQUIRE(cluster.deliver_first(raft_test::between(node(3), node(1))));
+  REQUIRE(leader.progress(node(3)).has_value());
+  CHECK(leader.progress(node(3))->match >= late->index);  // the leader was fooled
+  for (int i = 0; i < 20; ++i) {
+    cluster.stabilize();
+    cluster.tick_all();
+  }
+  cluster.stabilize();
+  CHECK(cluster.engine(node(3)).applied_index() == leader.applied_index());
+  CHECK(cluster.state_machine(node(3)).commands() == std::vector<std::string>{"a", "b"});
+}
+
 Message to_n4(MessageType type, ConfState conf = {}) {
   Message m;
   m.type = type;
