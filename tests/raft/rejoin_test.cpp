@@ -12,6 +12,20 @@ using raft_test::make_cluster;
 using raft_test::node;
 using raft_test::nodes;
 
+ConfChange one_change(ConfChangeType type, const NodeId& who) {
+  return ConfChange{ConfChangeTransition::kAuto, {{type, who}}};
+}
+
+// Takes n3 out of the group {n1, n2, n3}, led by `leader`, until every
+// node has applied it.
+void remove_n3(Cluster& cluster, RaftEngine& leader) {
+  REQUIRE(leader.propose_conf_change(one_change(ConfChangeType::kRemoveNode, node(3))).is_ok());
+  cluster.stabilize();
+  cluster.tick_all();
+  cluster.stabilize();
+  REQUIRE(leader.conf_state().voters == nodes(1, 2));
+}
+
 // A peer removed and added back with an empty store (a shard's replica that
 // moved away, was dropped, and is moving back) must not get a snapshot whose
 // configuration predates its return: it would find itself a voter of the old
@@ -26,14 +40,7 @@ TEST_CASE("raft rejoin: a peer added back gets a snapshot that names it as it is
   REQUIRE(cluster.propose(node(1), "a").is_ok());
   cluster.stabilize();
   RaftEngine& leader = cluster.engine(node(1));
-  REQUIRE(leader
-              .propose_conf_change(ConfChange{ConfChangeTransition::kAuto,
-                                              {{ConfChangeType::kRemoveNode, node(3)}}})
-              .is_ok());
-  cluster.stabilize();
-  cluster.tick_all();
-  cluster.stabilize();
-  REQUIRE(leader.conf_state().voters == nodes(1, 2));
+  remove_n3(cluster, leader);
   // n3 drops its replica; the leader compacts through its state machine's
   // index, which is before the removal (a configuration change is not the
   // state machine's).
@@ -48,8 +55,8 @@ TEST_CASE("raft rejoin: a peer added back gets a snapshot that names it as it is
   cluster.on_deliver = [&](const Message& m) {
     if (m.type == MessageType::kSnapshot && m.to == node(3)) delivered.push_back(m.snapshot.meta);
   };
-  const Result<ProposeResult> added = leader.propose_conf_change(
-      ConfChange{ConfChangeTransition::kAuto, {{ConfChangeType::kAddLearner, node(3)}}});
+  const Result<ProposeResult> added =
+      leader.propose_conf_change(one_change(ConfChangeType::kAddLearner, node(3)));
   REQUIRE(added.is_ok());
   for (int i = 0; i < 10; ++i) {
     cluster.stabilize();
@@ -98,23 +105,13 @@ TEST_CASE("raft rejoin: a late acknowledgement of the former member does not sta
   REQUIRE(late.has_value());
   cluster.stabilize();
   RaftEngine& leader = cluster.engine(node(1));
-  REQUIRE(leader
-              .propose_conf_change(ConfChange{ConfChangeTransition::kAuto,
-                                              {{ConfChangeType::kRemoveNode, node(3)}}})
-              .is_ok());
-  cluster.stabilize();
-  cluster.tick_all();
-  cluster.stabilize();
-  REQUIRE(leader.conf_state().voters == nodes(1, 2));
+  remove_n3(cluster, leader);
   cluster.crash(node(3));
   cluster.restart_empty(node(3));
   // n3 is added back; the leader's first messages to it are lost, and the
   // late acknowledgement is the first word from n3 it gets.
   cluster.drop_rule = [](const Message& m) { return m.to == node(3) || m.from == node(3); };
-  REQUIRE(leader
-              .propose_conf_change(ConfChange{ConfChangeTransition::kAuto,
-                                              {{ConfChangeType::kAddLearner, node(3)}}})
-              .is_ok());
+  REQUIRE(leader.propose_conf_change(one_change(ConfChangeType::kAddLearner, node(3))).is_ok());
   cluster.stabilize();
   REQUIRE(leader.conf_state().learners == std::vector<NodeId>{node(3)});
   cluster.drop_rule = nullptr;
