@@ -6,6 +6,7 @@
 // migration_coordinator.cpp.
 #include <fmt/format.h>
 
+#include "node/cpu_slicer.hpp"
 #include "node/migration_coordinator.hpp"
 #include "node/migration_support.hpp"
 #include "node/node_impl.hpp"
@@ -86,7 +87,7 @@ void Node::Impl::digest_replica(ShardId shard, std::function<void(Result<ShardDi
   if (!capture.is_ok()) return done(capture.status());
   std::weak_ptr<Impl> weak = weak_from_this();
   worker_.submit([weak, capture = *capture, done = std::move(done)]() mutable {
-    ShardDigest digest = capture->digest();
+    ShardDigest digest = node::digest_in_slices(*capture);
     if (auto self = weak.lock()) {
       self->post([digest = std::move(digest), done = std::move(done)](Impl&) mutable {
         done(std::move(digest));

@@ -3,6 +3,7 @@
 // leader and replaced on the target. No promotion without a match.
 #include <fmt/format.h>
 
+#include "node/cpu_slicer.hpp"
 #include "node/migration_support.hpp"
 #include "node/node_impl.hpp"
 #include "nodenomad/logging.hpp"
@@ -116,7 +117,7 @@ void Node::Impl::start_verify(node::GroupReplica& replica, VerifySession& v) {
     }
     s.capture = *capture;
     worker_.submit([weak, shard, op_id, index, capture = *capture] {
-      ShardDigest digest = capture->digest();
+      ShardDigest digest = node::digest_in_slices(*capture);
       if (auto self = weak.lock()) {
         self->post([shard, op_id, index, digest = std::move(digest)](Impl& impl) {
           auto at = impl.verify_sessions_.find(shard);
@@ -295,7 +296,7 @@ void Node::Impl::digest_target(ShardId shard) {
   const std::string op_id = it->second->op_id;
   const std::uint32_t round = it->second->round;
   worker_.submit([weak, shard, op_id, round, capture = *capture] {
-    std::string digest = encode_shard_digest(capture->digest());
+    std::string digest = encode_shard_digest(node::digest_in_slices(*capture));
     if (auto self = weak.lock()) {
       self->post([shard, op_id, round, digest = std::move(digest)](Impl& impl) {
         auto at = impl.target_sessions_.find(shard);

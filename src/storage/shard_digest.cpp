@@ -150,7 +150,7 @@ LogIndex StateCapture::index() const { return captured_->index; }
 std::uint64_t StateCapture::keys() const { return captured_->records.size(); }
 std::uint64_t StateCapture::version_floor() const { return captured_->version_floor; }
 
-ShardDigest StateCapture::digest() const {
+ShardDigest StateCapture::digest(const std::function<void()>& between_slices) const {
   ShardDigest d;
   d.index = captured_->index;
   d.version_floor = captured_->version_floor;
@@ -158,6 +158,7 @@ ShardDigest StateCapture::digest() const {
   const std::size_t n = records.size();
   for (std::size_t i = 0; i < n; ++i) {
     if (i + kDigestPrefetchRecords < n) __builtin_prefetch(records[i + kDigestPrefetchRecords]);
+    if (between_slices && i != 0 && i % kDigestSliceRecords == 0) between_slices();
     const storage::Record& r = *records[i];
     const std::string_view key = r.key();
     const std::uint64_t key_hash = XXH3_64bits(key.data(), key.size());

@@ -155,8 +155,11 @@ class StateCapture {
   std::uint64_t version_floor() const;
   // The digest of the captured state (shard_digest.hpp). O(keys): about as
   // fast as the records can be read from memory (docs/storage.md has the
-  // figures); meant for a background thread.
-  ShardDigest digest() const;
+  // figures); meant for a background thread. `between_slices`, if set, is
+  // called after every kDigestSliceRecords records: the node lets its
+  // digest thread step off the CPU there (node/cpu_slicer.hpp).
+  static constexpr std::size_t kDigestSliceRecords = 4096;
+  ShardDigest digest(const std::function<void()>& between_slices = {}) const;
   // The records of `buckets` (key, value, version, expiry: everything the
   // digest covers), with the capture's index and version floor, for
   // StorageEngine::replace_buckets() on another replica. A bucket export

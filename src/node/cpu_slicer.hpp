@@ -1,0 +1,69 @@
+// Lets a long CPU-bound task on a background thread step off the CPU now
+// and then: a shard's digest for a migration's Verify.
+//
+// Why (docs/benchmarks.md, ninth round): on the two vCPUs of migration_bench
+// both digest threads ran flat out at Verify's start, and in 8 of 10 runs
+// both nodes' WAL fdatasyncs then stalled for 120-180 ms at the same moment,
+// with the disk idle. Traced: each fdatasync had written its data, and the
+// inode write that ends the fdatasync of a file that grew waited for a
+// kernel worker (ext4 converts newly written extents after writeback) that
+// got no CPU. Running the digests at nice 10, or even SCHED_IDLE, did not
+// change that; pausing for 0.5 ms every 2 ms of digest did (no such stall in
+// 5 runs). The digest takes about a quarter longer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <thread>
+#include <utility>
+
+#include "nodenomad/storage/storage_engine.hpp"
+
+namespace nodenomad::node {
+
+class CpuSlicer {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  using Now = std::function<TimePoint()>;
+  using Sleep = std::function<void(std::chrono::microseconds)>;
+
+  static constexpr std::chrono::microseconds kSlice{2000};
+  static constexpr std::chrono::microseconds kPause{500};
+
+  // The real clock and sleep, kSlice and kPause.
+  CpuSlicer()
+      : CpuSlicer(kSlice, kPause, [] { return std::chrono::steady_clock::now(); },
+                  [](std::chrono::microseconds d) { std::this_thread::sleep_for(d); }) {}
+  CpuSlicer(std::chrono::microseconds slice, std::chrono::microseconds pause, Now now, Sleep sleep)
+      : slice_(slice), pause_(pause), now_(std::move(now)), sleep_(std::move(sleep)),
+        slice_start_(now_()) {}
+
+  // Call often (it reads the clock): once a slice has run since the last
+  // pause (or the start), sleeps for the pause and starts the next slice.
+  void operator()() {
+    if (now_() - slice_start_ < slice_) return;
+    sleep_(pause_);
+    ++pauses_;
+    slice_start_ = now_();
+  }
+
+  std::uint64_t pauses() const { return pauses_; }
+
+ private:
+  std::chrono::microseconds slice_;
+  std::chrono::microseconds pause_;
+  Now now_;
+  Sleep sleep_;
+  TimePoint slice_start_;
+  std::uint64_t pauses_ = 0;
+};
+
+// A capture's digest computed in slices with pauses between them; for the
+// node's digest thread.
+inline ShardDigest digest_in_slices(const StateCapture& capture) {
+  CpuSlicer slicer;
+  return capture.digest([&slicer] { slicer(); });
+}
+
+}  // namespace nodenomad::node
