@@ -37,6 +37,7 @@ class BackgroundWorker {
   // Runs tasks as tasks of `loop` instead of on a thread (deterministic
   // simulation; NodeOptions::background_loop). Before the first submit().
   void run_inline_on(EventLoop* loop) { inline_loop_ = loop; }
+  bool runs_inline() const { return inline_loop_ != nullptr; }
 
   void submit(std::function<void()> task) {
     if (inline_loop_ != nullptr) {

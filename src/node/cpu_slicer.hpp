@@ -59,9 +59,12 @@ class CpuSlicer {
   std::uint64_t pauses_ = 0;
 };
 
-// A capture's digest computed in slices with pauses between them; for the
-// node's digest thread.
-inline ShardDigest digest_in_slices(const StateCapture& capture) {
+// A capture's digest for the node's digest worker: in slices with pauses
+// between them on a thread of its own; straight through when the worker
+// runs its tasks inline (the deterministic simulation, where nothing may
+// read a clock or sleep).
+inline ShardDigest background_digest(const StateCapture& capture, bool on_own_thread) {
+  if (!on_own_thread) return capture.digest();
   CpuSlicer slicer;
   return capture.digest([&slicer] { slicer(); });
 }

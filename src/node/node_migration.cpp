@@ -86,8 +86,9 @@ void Node::Impl::digest_replica(ShardId shard, std::function<void(Result<ShardDi
   Result<std::shared_ptr<const StateCapture>> capture = it->second->capture();
   if (!capture.is_ok()) return done(capture.status());
   std::weak_ptr<Impl> weak = weak_from_this();
-  worker_.submit([weak, capture = *capture, done = std::move(done)]() mutable {
-    ShardDigest digest = node::digest_in_slices(*capture);
+  const bool on_thread = !worker_.runs_inline();
+  worker_.submit([weak, on_thread, capture = *capture, done = std::move(done)]() mutable {
+    ShardDigest digest = node::background_digest(*capture, on_thread);
     if (auto self = weak.lock()) {
       self->post([digest = std::move(digest), done = std::move(done)](Impl&) mutable {
         done(std::move(digest));

@@ -116,8 +116,9 @@ void Node::Impl::start_verify(node::GroupReplica& replica, VerifySession& v) {
       return;
     }
     s.capture = *capture;
-    worker_.submit([weak, shard, op_id, index, capture = *capture] {
-      ShardDigest digest = node::digest_in_slices(*capture);
+    const bool on_thread = !worker_.runs_inline();
+    worker_.submit([weak, on_thread, shard, op_id, index, capture = *capture] {
+      ShardDigest digest = node::background_digest(*capture, on_thread);
       if (auto self = weak.lock()) {
         self->post([shard, op_id, index, digest = std::move(digest)](Impl& impl) {
           auto at = impl.verify_sessions_.find(shard);
@@ -295,8 +296,9 @@ void Node::Impl::digest_target(ShardId shard) {
   std::weak_ptr<Impl> weak = weak_from_this();
   const std::string op_id = it->second->op_id;
   const std::uint32_t round = it->second->round;
-  worker_.submit([weak, shard, op_id, round, capture = *capture] {
-    std::string digest = encode_shard_digest(node::digest_in_slices(*capture));
+  const bool on_thread = !worker_.runs_inline();
+  worker_.submit([weak, on_thread, shard, op_id, round, capture = *capture] {
+    std::string digest = encode_shard_digest(node::background_digest(*capture, on_thread));
     if (auto self = weak.lock()) {
       self->post([shard, op_id, round, digest = std::move(digest)](Impl& impl) {
         auto at = impl.target_sessions_.find(shard);
