@@ -169,13 +169,34 @@ void GroupReplica::hold_apply_after(LogIndex index) { apply_hold_ = index; }
 void GroupReplica::release_apply_hold() {
   if (!apply_hold_) return;
   apply_hold_.reset();
-  std::vector<Entry> held = std::move(held_);
-  held_.clear();
-  for (const Entry& e : held) {
+  if (!draining_) drain_held();  // else the posted turn goes on
+}
+
+void GroupReplica::drain_held() {
+  draining_ = false;
+  if (failed()) return;
+  std::uint64_t bytes = 0;
+  bool applied_any = false;
+  while (!held_.empty() && bytes < kHeldApplyBytesPerTurn) {
+    // A new hold (the next Verify round) keeps what lies past it.
+    if (apply_hold_ && held_.front().index > *apply_hold_) break;
+    const Entry e = std::move(held_.front());
+    held_.pop_front();
+    bytes += e.data.size();
+    applied_any = true;
     if (!apply_entry(e)) return;
   }
-  serve_reads();
-  if (!held.empty()) host_.on_applied(group_);
+  if (applied_any) {
+    serve_reads();
+    host_.on_applied(group_);
+  }
+  if (!held_.empty() && !(apply_hold_ && held_.front().index > *apply_hold_)) {
+    draining_ = true;
+    std::weak_ptr<const bool> alive = alive_;
+    host_.post_to_loop([this, alive] {
+      if (!alive.expired()) drain_held();
+    });
+  }
 }
 
 void GroupReplica::fire_watchers_through(LogIndex index, bool exact) {
@@ -309,7 +330,8 @@ void GroupReplica::apply_committed(const Ready& rd) {
     fire_watchers_through(rd.snapshot->index, false);
   }
   for (const Entry& e : rd.committed_entries) {
-    if (apply_hold_ && e.index > *apply_hold_) {
+    // Held, or behind what a released hold kept and is still applying.
+    if ((apply_hold_ && e.index > *apply_hold_) || !held_.empty()) {
       held_.push_back(e);
       continue;
     }

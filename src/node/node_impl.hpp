@@ -62,6 +62,9 @@ class Node::Impl final : public node::ReplicaHost,
   NodeRequestCounters request_counters() const;
   void on_applied(GroupId group) override;
   void run_off_loop(std::function<Status()> work, std::function<void(Status)> done) override;
+  void post_to_loop(std::function<void()> fn) override {
+    post([fn = std::move(fn)](Impl&) { fn(); });
+  }
   // A shard's outgoing snapshot streams, read ahead on snapshot_worker_.
   std::unique_ptr<SnapshotSource> prefetch_snapshot(GroupId group,
                                                     std::unique_ptr<SnapshotSource> source);
