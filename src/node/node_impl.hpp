@@ -62,6 +62,13 @@ class Node::Impl final : public node::ReplicaHost,
   NodeRequestCounters request_counters() const;
   void on_applied(GroupId group) override;
   void run_off_loop(std::function<Status()> work, std::function<void(Status)> done) override;
+  // Lets go of a capture on the digest worker: the records overwritten
+  // while it lived (about 60,000 after a 1.5 s Verify at 40,000 writes/s)
+  // are freed by whoever drops it last, and on the loop that stalled every
+  // write 35-60 ms (migration_bench).
+  void drop_off_loop(std::shared_ptr<const StateCapture> capture) {
+    if (capture) worker_.submit([capture = std::move(capture)]() mutable { capture.reset(); });
+  }
   void post_to_loop(std::function<void()> fn) override {
     post([fn = std::move(fn)](Impl&) { fn(); });
   }

@@ -139,12 +139,12 @@ void Node::Impl::compare_digests(ShardId shard, VerifySession& v) {
   const bool match = bad.empty() && v.leader_digest->root() == v.target_digest->root();
   node::TargetCall call{v.op_id, shard, node::TargetAction::kRelease, v.index, {}, {}};
   if (match) {
-    v.capture.reset();  // it pins the state's old records
+    drop_off_loop(std::move(v.capture));  // it pins the state's old records
     v.phase = Phase::kMatched;
     v.note = fmt::format("digests match at index {} ({} keys)", v.index.value(),
                          v.leader_digest->keys);
   } else if (v.round >= kMaxRepairRounds) {
-    v.capture.reset();
+    drop_off_loop(std::move(v.capture));
     v.phase = Phase::kFailed;
     v.note = fmt::format("digests still differ in {} buckets after {} repairs", bad.size(),
                          v.round);
