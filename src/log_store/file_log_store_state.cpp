@@ -102,7 +102,7 @@ Status LogState::apply_compact(const SnapshotMeta& meta) {
   const std::uint64_t absent_dropped = std::min(drop, absent_);
   absent_ -= absent_dropped;
   drop -= absent_dropped;
-  locations_.erase(locations_.begin(), locations_.begin() + static_cast<std::ptrdiff_t>(drop));
+  locations_.pop_front(static_cast<std::size_t>(drop));
   snapshot_ = meta;
   return Status::ok();
 }
@@ -124,7 +124,7 @@ void LogState::truncate_from(LogIndex from) {
     absent_ = keep;
     locations_.clear();
   } else {
-    locations_.resize(static_cast<std::size_t>(keep - absent_));
+    locations_.truncate(std::min<std::size_t>(locations_.size(), keep - absent_));
   }
 }
 

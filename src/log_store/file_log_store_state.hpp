@@ -18,8 +18,9 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <optional>
+
+#include "common/chunked_deque.hpp"
 
 #include "log_store/file_log_store_format.hpp"
 #include "nodenomad/log_store.hpp"
@@ -79,7 +80,7 @@ class LogState {
   SnapshotMeta snapshot_;
   HardState hard_state_;
   std::uint64_t absent_ = 0;             // entries after the snapshot whose records are gone
-  std::deque<EntryLocation> locations_;  // the entries after the absent ones
+  ChunkedDeque<EntryLocation> locations_;  // the entries after the absent ones
 };
 
 }  // namespace nodenomad::file_log_store_internal
