@@ -10,8 +10,7 @@
 #include <vector>
 
 #include "node/group_replica.hpp"
-#include "nodenomad/memory_log_store.hpp"
-#include "nodenomad/node.hpp"
+#include "node/replica_test_util.hpp"
 
 namespace nodenomad::node {
 namespace {
@@ -36,29 +35,18 @@ class SizedMachine final : public StateMachine {
 };
 
 // Syncs at once when asked; runs off-loop work when the test says so.
-class Host final : public ReplicaHost {
+class Host final : public replica_test::QuietHost {
  public:
-  void send_raft(GroupId /*group*/, Message /*message*/) override {}
-  void request_sync(GroupReplica& /*replica*/) override { sync_asked = true; }
-  void on_replica_failed(GroupId /*group*/, const Status& /*why*/) override {}
-  void on_soft_state(GroupId /*group*/, const SoftState& /*soft*/) override {}
-  void on_applied(GroupId /*group*/) override {}
   void run_off_loop(std::function<Status()> work, std::function<void(Status)> done) override {
     queued.push_back([work = std::move(work), done = std::move(done)] { done(work()); });
   }
 
-  bool sync_asked = false;
   std::vector<std::function<void()>> queued;  // off-loop work not yet run
 };
 
 struct OneVoter {
   explicit OneVoter(ReplicaLimits limits, bool off_loop) {
-    auto store = std::make_unique<MemoryLogStore>();
-    ConfState conf;
-    conf.voters = {NodeId("node-1")};
-    REQUIRE(RaftEngine::bootstrap(*store, conf).is_ok());
     ReplicaParts parts;
-    parts.log_store = std::move(store);
     parts.state_machine = std::make_shared<SizedMachine>();
     parts.persist_state = [this] {
       ++snapshots;
@@ -66,23 +54,10 @@ struct OneVoter {
     };
     parts.persist_state_off_loop = off_loop;
     parts.state_bytes = [this] { return state_bytes; };
-    RaftConfig config = NodeOptions::default_raft_config();
-    config.id = NodeId("node-1");
-    Result<std::unique_ptr<GroupReplica>> opened =
-        GroupReplica::open(GroupId(1), config, std::move(parts), limits, Rng(7), host);
-    REQUIRE(opened.is_ok());
-    replica = std::move(*opened);
-    REQUIRE(replica->campaign().is_ok());
-    settle();
-    REQUIRE(replica->is_leader());
+    replica = replica_test::open_one_voter_leader(std::move(parts), limits, host, host.sync_asked);
   }
 
-  void settle() {
-    while (host.sync_asked) {
-      host.sync_asked = false;
-      replica->on_synced(replica->log_store().sync());
-    }
-  }
+  void settle() { replica_test::settle(*replica, host.sync_asked); }
 
   // Proposes `n` entries of `bytes` each and applies them.
   void write(int n, std::size_t bytes) {

@@ -11,8 +11,7 @@
 #include <vector>
 
 #include "node/group_replica.hpp"
-#include "nodenomad/memory_log_store.hpp"
-#include "nodenomad/node.hpp"
+#include "node/replica_test_util.hpp"
 
 namespace nodenomad::node {
 namespace {
@@ -39,45 +38,22 @@ class RecordingMachine final : public StateMachine {
 
 // Syncs at once when asked; keeps what is posted to the loop until the test
 // runs it.
-class Host final : public ReplicaHost {
+class Host final : public replica_test::QuietHost {
  public:
-  void send_raft(GroupId /*group*/, Message /*message*/) override {}
-  void request_sync(GroupReplica& /*replica*/) override { sync_asked = true; }
-  void on_replica_failed(GroupId /*group*/, const Status& /*why*/) override {}
-  void on_soft_state(GroupId /*group*/, const SoftState& /*soft*/) override {}
-  void on_applied(GroupId /*group*/) override {}
   void post_to_loop(std::function<void()> fn) override { posted.push_back(std::move(fn)); }
 
-  bool sync_asked = false;
   std::deque<std::function<void()>> posted;
 };
 
 struct HeldReplica {
   HeldReplica() {
-    auto store = std::make_unique<MemoryLogStore>();
-    ConfState conf;
-    conf.voters = {NodeId("node-1")};
-    REQUIRE(RaftEngine::bootstrap(*store, conf).is_ok());
     ReplicaParts parts;
-    parts.log_store = std::move(store);
     parts.state_machine = machine;
-    RaftConfig config = NodeOptions::default_raft_config();
-    config.id = NodeId("node-1");
-    Result<std::unique_ptr<GroupReplica>> opened =
-        GroupReplica::open(GroupId(1), config, std::move(parts), ReplicaLimits{}, Rng(7), host);
-    REQUIRE(opened.is_ok());
-    replica = std::move(*opened);
-    REQUIRE(replica->campaign().is_ok());
-    settle();
-    REQUIRE(replica->is_leader());
+    replica = replica_test::open_one_voter_leader(std::move(parts), ReplicaLimits{}, host,
+                                                  host.sync_asked);
   }
 
-  void settle() {
-    while (host.sync_asked) {
-      host.sync_asked = false;
-      replica->on_synced(replica->log_store().sync());
-    }
-  }
+  void settle() { replica_test::settle(*replica, host.sync_asked); }
 
   // Commits `n` entries of `bytes` each; their answers come when applied.
   void write(int n, std::size_t bytes) {
