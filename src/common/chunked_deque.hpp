@@ -41,7 +41,9 @@ class ChunkedDeque {
 
   void push_back(const T& value) {
     const std::size_t at = head_ + size_;
-    if (at / kChunk == chunks_.size()) chunks_.push_back(std::make_unique_for_overwrite<T[]>(kChunk));
+    if (at / kChunk == chunks_.size()) {
+      chunks_.push_back(std::make_unique_for_overwrite<T[]>(kChunk));
+    }
     chunks_[at / kChunk][at % kChunk] = value;
     ++size_;
   }

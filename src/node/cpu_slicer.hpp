@@ -9,7 +9,7 @@
 // kernel worker (ext4 converts newly written extents after writeback) that
 // got no CPU. Running the digests at nice 10, or even SCHED_IDLE, did not
 // change that; pausing for 0.5 ms every 2 ms of digest did (no such stall in
-// 5 runs). The digest takes about a quarter longer.
+// 25 of 26 runs). The digest takes about a quarter longer.
 #pragma once
 
 #include <chrono>
