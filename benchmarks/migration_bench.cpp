@@ -374,6 +374,12 @@ MoveTrace poll_move(Cluster& c, const MigrationRequest& request, const std::stri
   while (true) {
     const double t = seconds_since(start);
     trace.wire.emplace_back(t, wire() - wire_before);
+    // A node stopped by a disk error answers get_migration for ever, with
+    // the stage it stopped in.
+    if (const Status stopped = c.node().failure(); !stopped.ok()) {
+      fail(fmt::format("{}: node-1 stopped in stage {}: {}", trace.op,
+                       migration_stage_name(trace.status.stage), stopped.to_string()));
+    }
     if (t > kMoveTimeoutS || t - answered_at > kStatusSilenceS) {
       fail(fmt::format(
           "{}: no end after {:.0f} s, or no answer from get_migration for {:.0f} s "

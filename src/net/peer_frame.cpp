@@ -1,6 +1,8 @@
 // The peer wire format (layout drawn in peer_frame.hpp).
 #include "net/peer_frame.hpp"
 
+// XXH3_state_t on the stack (GatheredFrame's streamed checksum).
+#define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
 #include <algorithm>
@@ -109,6 +111,62 @@ void append_record(std::string& out, std::string_view encoded_envelope) {
 
 std::size_t record_bytes(std::size_t envelope_bytes) {
   return varint_bytes(envelope_bytes) + envelope_bytes;
+}
+
+void GatheredFrame::begin() {
+  copied_.clear();
+  layout_.clear();
+  pieces_.clear();
+  size_ = 0;
+  copied_.append(kFrameHeaderBytes, '\0');
+  layout_.push_back(Piece{nullptr, 0, kFrameHeaderBytes});
+}
+
+void GatheredFrame::extend_copied(std::size_t from) {
+  Piece& last = layout_.back();
+  if (last.external == nullptr) {
+    last.size = copied_.size() - last.offset;
+  } else {
+    layout_.push_back(Piece{nullptr, from, copied_.size() - from});
+  }
+}
+
+void GatheredFrame::add_record(std::string_view encoded_envelope) {
+  NN_ASSERT(!layout_.empty(), "add_record before begin");
+  const std::size_t from = copied_.size();
+  raft_io::ByteWriter writer(copied_);
+  if (encoded_envelope.size() < kCopyBelowBytes) {
+    writer.bytes(encoded_envelope);
+    extend_copied(from);
+    return;
+  }
+  writer.varint(encoded_envelope.size());
+  extend_copied(from);
+  layout_.push_back(Piece{encoded_envelope.data(), 0, encoded_envelope.size()});
+}
+
+void GatheredFrame::finish() {
+  NN_ASSERT(!layout_.empty(), "finish before begin");
+  pieces_.clear();
+  size_ = 0;
+  for (const Piece& piece : layout_) {
+    pieces_.emplace_back(piece.external != nullptr ? piece.external : copied_.data() + piece.offset,
+                         piece.size);
+    size_ += piece.size;
+  }
+  const std::size_t payload_bytes = size_ - kFrameHeaderBytes;
+  NN_ASSERT(payload_bytes <= UINT32_MAX, "a frame payload must fit its u32 length");
+  // payload_checksum() over the pieces after the header, as one stream.
+  XXH3_state_t state;
+  XXH3_64bits_reset_withSeed(&state, kFrameChecksumSeed ^ payload_bytes);
+  const std::string_view first_payload = pieces_.front().substr(kFrameHeaderBytes);
+  XXH3_64bits_update(&state, first_payload.data(), first_payload.size());
+  for (std::size_t i = 1; i < pieces_.size(); ++i) {
+    XXH3_64bits_update(&state, pieces_[i].data(), pieces_[i].size());
+  }
+  const std::string header =
+      encode_frame_header(static_cast<std::uint32_t>(payload_bytes), XXH3_64bits_digest(&state));
+  std::memcpy(copied_.data(), header.data(), kFrameHeaderBytes);
 }
 
 std::string encode_frame(std::string_view payload) {

@@ -92,6 +92,43 @@ void finish_frame(std::string& out, std::size_t frame_offset);
 void append_record(std::string& out, std::string_view encoded_envelope);
 // What append_record adds to a payload for an envelope of `envelope_bytes`.
 std::size_t record_bytes(std::size_t envelope_bytes);
+// The same frame as begin_frame/append_record/finish_frame, built for a
+// gathered write (writev): the header, every record's varint length and the
+// small records are copied into one buffer; a record of kCopyBelowBytes or
+// more is referenced where it lies, so a catch-up's megabyte envelopes go to
+// the socket without being copied (or a fresh buffer faulted in) once more.
+// The referenced records must outlive the write. pieces() is the frame, in
+// order, valid until the next begin().
+class GatheredFrame {
+ public:
+  static constexpr std::size_t kCopyBelowBytes = 16 * 1024;
+
+  void begin();
+  void add_record(std::string_view encoded_envelope);
+  // Fills in the header; then pieces() and size() are the frame.
+  void finish();
+  const std::vector<std::string_view>& pieces() const { return pieces_; }
+  std::size_t size() const { return size_; }
+  // The copy buffer's capacity (a link releases a large one when idle).
+  std::size_t retained_bytes() const { return copied_.capacity(); }
+  void release() { std::string().swap(copied_); }
+
+ private:
+  // A stretch of the frame: copied_[offset, offset + size) when `external`
+  // is null, else external[0, size).
+  struct Piece {
+    const char* external = nullptr;
+    std::size_t offset = 0;
+    std::size_t size = 0;
+  };
+  void extend_copied(std::size_t from);
+
+  std::string copied_;
+  std::vector<Piece> layout_;
+  std::vector<std::string_view> pieces_;
+  std::size_t size_ = 0;
+};
+
 // The header alone, for a payload of `length` bytes with checksum `payload_sum`
 // (tests use it to claim lengths they never send).
 std::string encode_frame_header(std::uint32_t length, std::uint64_t payload_sum);

@@ -303,17 +303,16 @@ void PeerLink::write_next() {
   if (batch_.empty()) return;
   // Everything queued since the last write, in one frame (payload layout in
   // net/peer_frame.hpp): varint length | envelope, per record.
-  write_buffer_.clear();
-  const std::size_t frame_offset = begin_frame(write_buffer_);
-  for (const std::string& record : batch_) append_record(write_buffer_, record);
-  finish_frame(write_buffer_, frame_offset);
-  const std::size_t envelopes = batch_.size();
-  batch_.clear();
-  start_write(/*keepalive=*/false, envelopes);
+  frame_.begin();
+  for (const std::string& record : batch_) frame_.add_record(record);
+  frame_.finish();
+  start_write(/*keepalive=*/false, batch_.size());
 }
 
 void PeerLink::write_keepalive() {
-  write_buffer_ = encode_frame({});
+  batch_.clear();
+  frame_.begin();
+  frame_.finish();
   start_write(/*keepalive=*/true, 0);
 }
 
@@ -321,8 +320,12 @@ void PeerLink::start_write(bool keepalive, std::size_t envelopes) {
   write_in_flight_ = true;
   write_started_ = SteadyClock::now();
   const std::uint64_t generation = generation_;
+  write_buffers_.clear();
+  for (std::string_view piece : frame_.pieces()) {
+    write_buffers_.emplace_back(piece.data(), piece.size());
+  }
   boost::asio::async_write(
-      socket_, boost::asio::buffer(write_buffer_),
+      socket_, write_buffers_,
       core_->on_strand([self = shared_from_this(), generation, keepalive, envelopes](
                            const ErrorCode& error, std::size_t bytes) {
         if (generation == self->generation_) self->on_written(error, bytes, keepalive, envelopes);
@@ -346,7 +349,8 @@ void PeerLink::on_written(const ErrorCode& error, std::size_t bytes, bool keepal
     bump(counters.frames_sent);
     bump(counters.envelopes_sent, envelopes);
   }
-  if (write_buffer_.capacity() > kRetainedWriteBufferBytes) std::string().swap(write_buffer_);
+  batch_.clear();
+  if (frame_.retained_bytes() > kRetainedWriteBufferBytes) frame_.release();
   write_next();
 }
 

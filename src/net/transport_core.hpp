@@ -168,8 +168,11 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   std::optional<HelloReader> reply_reader_;
   std::array<char, 512> reply_buffer_{};
   char probe_byte_ = 0;
+  // The envelopes of the frame being written: its large ones are written
+  // from here (GatheredFrame), so they live until the write completes.
   std::vector<std::string> batch_;
-  std::string write_buffer_;
+  GatheredFrame frame_;
+  std::vector<boost::asio::const_buffer> write_buffers_;
   bool write_in_flight_ = false;
   SteadyClock::time_point write_started_;
   SteadyClock::time_point last_write_done_;
