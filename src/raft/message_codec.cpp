@@ -51,6 +51,11 @@ constexpr std::uint8_t kKnownFlags = kFlagReject | kFlagTransfer | kFlagSnapshot
 
 // The smallest encodings, which bound how many items a count may announce.
 constexpr std::size_t kMinEntryBytes = 4;   // term, index, type, empty data
+// At most: term and index varints (10 each), type, the data's length varint.
+constexpr std::size_t kMaxEntryOverheadBytes = 10 + 10 + 1 + 10;
+// At most: version, type, flags, two id lengths, seven varints, the
+// context's length and the entry count.
+constexpr std::size_t kMaxHeaderBytes = 3 + 2 * 10 + 7 * 10 + 10 + 10;
 constexpr std::size_t kMinNodeIdBytes = 1;  // an empty name's length
 
 bool has_snapshot(const Message& m) {
@@ -149,6 +154,13 @@ bool read_body(ByteReader& r, Message& m, std::uint8_t flags) {
 }  // namespace
 
 void encode_message_to(const Message& m, std::string& out) {
+  // An append of a megabyte of entries grown by doubling would copy it all
+  // once more (and fault in each larger buffer): reserve what the entries
+  // need, with room for their varints and the header's.
+  std::size_t entry_bytes = 0;
+  for (const Entry& e : m.entries) entry_bytes += e.data.size() + kMaxEntryOverheadBytes;
+  out.reserve(out.size() + kMaxHeaderBytes + m.from.str().size() + m.to.str().size() +
+              m.context.size() + entry_bytes);
   ByteWriter w(out);
   const bool snapshot = has_snapshot(m);
   std::uint8_t flags = 0;
