@@ -19,6 +19,10 @@ class Inflights {
       : max_messages_(max_messages), max_bytes_(max_bytes) {}
 
   bool full() const { return items_.size() >= max_messages_ || bytes_ >= max_bytes_; }
+  // A smaller limit leaves what is in flight alone: the window is full
+  // until enough of it is acknowledged.
+  void set_max_bytes(std::uint64_t max_bytes) { max_bytes_ = max_bytes; }
+  std::uint64_t max_bytes() const { return max_bytes_; }
   std::uint32_t count() const { return static_cast<std::uint32_t>(items_.size()); }
   std::uint64_t bytes() const { return bytes_; }
 
@@ -41,15 +45,27 @@ class Inflights {
 
 class Progress {
  public:
-  Progress(LogIndex next, std::uint32_t max_inflight_messages, std::uint64_t max_inflight_bytes,
-           bool learner)
-      : next_(next), learner_(learner), inflights_(max_inflight_messages, max_inflight_bytes) {}
+  // In-flight limits: messages, and payload bytes for a voter and for a
+  // learner (the window follows set_learner).
+  struct Window {
+    std::uint32_t messages;
+    std::uint64_t voter_bytes;
+    std::uint64_t learner_bytes;
+  };
+  Progress(LogIndex next, const Window& window, bool learner)
+      : next_(next),
+        learner_(learner),
+        window_(window),
+        inflights_(window.messages, learner ? window.learner_bytes : window.voter_bytes) {}
 
   LogIndex match() const { return match_; }
   LogIndex next() const { return next_; }
   ProgressState state() const { return state_; }
   bool learner() const { return learner_; }
-  void set_learner(bool learner) { learner_ = learner; }
+  void set_learner(bool learner) {
+    learner_ = learner;
+    inflights_.set_max_bytes(learner ? window_.learner_bytes : window_.voter_bytes);
+  }
   LogIndex pending_snapshot() const { return pending_snapshot_; }
   const Inflights& inflights() const { return inflights_; }
   Inflights& inflights() { return inflights_; }
@@ -95,6 +111,7 @@ class Progress {
   bool recent_active_ = false;
   LogIndex pending_snapshot_;
   std::uint64_t acked_round_ = 0;
+  Window window_;
   Inflights inflights_;
 };
 

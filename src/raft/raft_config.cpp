@@ -35,6 +35,9 @@ Status validate_raft_config(const RaftConfig& c) {
   if (c.max_append_bytes == 0) return out_of_range("max_append_bytes", "must be > 0");
   if (c.max_inflight_messages == 0) return out_of_range("max_inflight_messages", "must be > 0");
   if (c.max_inflight_bytes == 0) return out_of_range("max_inflight_bytes", "must be > 0");
+  if (c.max_learner_inflight_bytes == 0) {
+    return out_of_range("max_learner_inflight_bytes", "must be > 0");
+  }
   if (c.max_uncommitted_bytes == 0) return out_of_range("max_uncommitted_bytes", "must be > 0");
   if (c.max_apply_bytes_per_ready == 0) {
     return out_of_range("max_apply_bytes_per_ready", "must be > 0");

@@ -22,7 +22,8 @@ RaftCore::RaftCore(const RaftConfig& config, LogStore& store, StateMachine* stat
       state_machine_(state_machine),
       rng_(rng),
       log_(store, committed, applied, config.entry_cache_bytes),
-      tracker_(config.max_inflight_messages, config.max_inflight_bytes) {}
+      tracker_(Progress::Window{config.max_inflight_messages, config.max_inflight_bytes,
+                                config.max_learner_inflight_bytes}) {}
 
 Result<std::unique_ptr<RaftCore>> RaftCore::open(const RaftConfig& config, LogStore& store,
                                                   StateMachine* state_machine, Rng rng) {

@@ -14,7 +14,7 @@ bool contains(const std::vector<NodeId>& set, const NodeId& id) {
 }  // namespace
 
 Progress ProgressTracker::make_progress(LogIndex next, bool learner) const {
-  return Progress(next, max_inflight_messages_, max_inflight_bytes_, learner);
+  return Progress(next, window_, learner);
 }
 
 void ProgressTracker::set_conf(const ConfState& conf, LogIndex next) {

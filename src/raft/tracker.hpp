@@ -18,8 +18,7 @@ enum class VoteResult : std::uint8_t { kPending, kLost, kWon };
 
 class ProgressTracker {
  public:
-  ProgressTracker(std::uint32_t max_inflight_messages, std::uint64_t max_inflight_bytes)
-      : max_inflight_messages_(max_inflight_messages), max_inflight_bytes_(max_inflight_bytes) {}
+  explicit ProgressTracker(const Progress::Window& window) : window_(window) {}
 
   const ConfState& conf() const { return conf_; }
   // Switches to `conf`: members that are new get a Progress probing from
@@ -59,8 +58,7 @@ class ProgressTracker {
   VoteResult tally_of(const std::vector<NodeId>& voters) const;
   Progress make_progress(LogIndex next, bool learner) const;
 
-  std::uint32_t max_inflight_messages_;
-  std::uint64_t max_inflight_bytes_;
+  Progress::Window window_;
   ConfState conf_;
   std::map<NodeId, Progress> progress_;  // every member; ordered for determinism
   std::map<NodeId, bool> votes_;

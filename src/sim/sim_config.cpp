@@ -177,6 +177,9 @@ RaftConfig draw_raft_config(Rng& rng) {
   c.max_append_bytes = pick<std::uint64_t>(rng, {64, 1024, 1u << 20});
   c.max_inflight_messages = pick<std::uint32_t>(rng, {1, 4, 256});
   c.max_inflight_bytes = pick<std::uint64_t>(rng, {512, 64u << 10, 32u << 20});
+  // A quarter of the voters' window, as by default: drawn from nothing new,
+  // so every seed keeps the rest of its draws.
+  c.max_learner_inflight_bytes = std::max<std::uint64_t>(c.max_inflight_bytes / 4, 1);
   c.max_uncommitted_bytes = pick<std::uint64_t>(rng, {1024, 64u << 10, 64u << 20});
   c.max_apply_bytes_per_ready = pick<std::uint64_t>(rng, {64, 64u << 20});
   c.snapshot_chunk_bytes = pick<std::uint64_t>(rng, {64, 700, 1u << 20});
@@ -187,10 +190,11 @@ RaftConfig draw_raft_config(Rng& rng) {
 std::string describe_raft_config(const RaftConfig& c) {
   return fmt::format(
       "election={} heartbeat={} pre_vote={} check_quorum={} read={} append={}B inflight={}/{}B "
-      "uncommitted={}B apply={}B chunk={}B x{}",
+      "learner_inflight={}B uncommitted={}B apply={}B chunk={}B x{}",
       c.election_timeout_ticks, c.heartbeat_interval_ticks, c.pre_vote, c.check_quorum,
       c.read_mode == ReadMode::kLease ? "lease" : "read_index", c.max_append_bytes,
-      c.max_inflight_messages, c.max_inflight_bytes, c.max_uncommitted_bytes,
+      c.max_inflight_messages, c.max_inflight_bytes, c.max_learner_inflight_bytes,
+      c.max_uncommitted_bytes,
       c.max_apply_bytes_per_ready, c.snapshot_chunk_bytes, c.max_snapshot_chunks_in_flight);
 }
 

@@ -130,6 +130,38 @@ TEST_CASE("raft membership: a new node joins as a learner and is promoted",
   CHECK(cluster.engine(node(1)).commit_index() < p->index);
 }
 
+TEST_CASE("raft membership: a learner's in-flight window is its own, and a voter's once promoted",
+          "[raft][membership][learner][flow_control]") {
+  RaftConfig config = raft_test::default_config();
+  config.max_inflight_bytes = 1000;
+  config.max_learner_inflight_bytes = 250;
+  Cluster cluster = make_cluster(nodes(1, 3), {}, config);
+  cluster.elect(node(1));
+  cluster.add_empty_node(node(4));
+  change_membership(cluster, node(1), change({add_learner(4)}));
+  REQUIRE(cluster.engine(node(1)).progress(node(4))->state == ProgressState::kReplicate);
+  // Eight 100-byte appends to each, none answered yet.
+  auto propose_eight = [&] {
+    for (int i = 0; i < 8; ++i) {
+      REQUIRE(cluster.propose(node(1), std::string(100, 'w')).is_ok());
+      cluster.process_ready(node(1));
+    }
+  };
+  propose_eight();
+  // The voter's window holds all eight; the learner's is full at three.
+  CHECK(cluster.engine(node(1)).progress(node(2))->inflight_bytes == 800);
+  CHECK(cluster.engine(node(1)).progress(node(4))->inflight_bytes == 300);
+  cluster.stabilize();
+  CHECK(cluster.engine(node(4)).last_index() == cluster.engine(node(1)).last_index());
+
+  change_membership(cluster, node(1), change({add_voter(4)}));
+  REQUIRE(cluster.engine(node(1)).progress(node(4))->state == ProgressState::kReplicate);
+  propose_eight();
+  CHECK(cluster.engine(node(1)).progress(node(4))->inflight_bytes == 800);
+  cluster.stabilize();
+  CHECK(cluster.engine(node(4)).last_index() == cluster.engine(node(1)).last_index());
+}
+
 TEST_CASE("raft membership: joint consensus needs both majorities",
           "[raft][membership][joint]") {
   Cluster cluster = make_cluster(nodes(1, 3));
