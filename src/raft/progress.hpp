@@ -22,7 +22,6 @@ class Inflights {
   // A smaller limit leaves what is in flight alone: the window is full
   // until enough of it is acknowledged.
   void set_max_bytes(std::uint64_t max_bytes) { max_bytes_ = max_bytes; }
-  std::uint64_t max_bytes() const { return max_bytes_; }
   std::uint32_t count() const { return static_cast<std::uint32_t>(items_.size()); }
   std::uint64_t bytes() const { return bytes_; }
 

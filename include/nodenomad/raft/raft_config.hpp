@@ -72,10 +72,11 @@ struct RaftConfig {
   std::uint64_t max_inflight_bytes = 4u << 20;
   // The same for a learner (a shard move's target before Verify). Its
   // catch-up is background work that no commit waits for, so it gets less
-  // per burst: migration_bench's impact run, with 1 MiB instead of 4, wrote
-  // p99s of 11-20 ms during the move instead of 17-38 (3 runs against 4),
-  // with the catch-up no slower. At 1 MiB a learner a 20 ms round trip away
-  // catches up at up to ~50 MB/s; raise it for one that far.
+  // per burst: in migration_bench's impact runs, alternated, 1 MiB gave a
+  // write p99 during the move of 11-20 ms and 4 MiB 20-38 ms, with the
+  // catch-up no slower (docs/benchmarks.md, tenth round). At 1 MiB a
+  // learner a 20 ms round trip away catches up at up to ~50 MB/s; raise it
+  // for one that far.
   std::uint64_t max_learner_inflight_bytes = 1u << 20;
   // Payload bytes of the newest durable entries kept in memory (0: none),
   // until applied and held by every follower. Applying an entry and sending
