@@ -58,6 +58,21 @@ void serialize(Archive& ar, nodenomad::NodeId& id, unsigned version) {
 }
 
 template <class Archive>
+void save(Archive& ar, const nodenomad::SharedBytes& bytes, unsigned /*version*/) {
+  ar << bytes.str();
+}
+template <class Archive>
+void load(Archive& ar, nodenomad::SharedBytes& bytes, unsigned /*version*/) {
+  std::string data;
+  ar >> data;
+  bytes = nodenomad::SharedBytes(std::move(data));
+}
+template <class Archive>
+void serialize(Archive& ar, nodenomad::SharedBytes& bytes, unsigned version) {
+  split_free(ar, bytes, version);
+}
+
+template <class Archive>
 void serialize(Archive& ar, nodenomad::Entry& e, unsigned /*version*/) {
   ar & e.term & e.index & e.type & e.data;
 }
@@ -105,6 +120,7 @@ NN_BENCH_PLAIN_FIELDS(nodenomad::Term)
 NN_BENCH_PLAIN_FIELDS(nodenomad::LogIndex)
 NN_BENCH_PLAIN_FIELDS(nodenomad::GroupId)
 NN_BENCH_PLAIN_FIELDS(nodenomad::NodeId)
+NN_BENCH_PLAIN_FIELDS(nodenomad::SharedBytes)
 NN_BENCH_PLAIN_FIELDS(nodenomad::Entry)
 NN_BENCH_PLAIN_FIELDS(nodenomad::ConfState)
 NN_BENCH_PLAIN_FIELDS(nodenomad::SnapshotChunk)

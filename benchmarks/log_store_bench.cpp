@@ -174,7 +174,7 @@ StoreRun store_run(const Config& c, const std::string& dir) {
   FileLogStoreOptions options;
   options.segment_bytes = c.segment_bytes;
   std::vector<Entry> batch(c.batch_entries);
-  for (Entry& e : batch) e.data.assign(c.entry_bytes, 's');
+  for (Entry& e : batch) e.data = std::string(c.entry_bytes, 's');
   StoreRun run;
   const auto start = Clock::now();
   auto opened = FileLogStore::open(fs, dir, options);

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "nodenomad/shared_bytes.hpp"
 #include "nodenomad/status.hpp"
 #include "nodenomad/types.hpp"
 
@@ -46,7 +47,7 @@ struct Entry {
   Term term;
   LogIndex index;
   EntryType type = EntryType::kNormal;
-  std::string data;
+  SharedBytes data;  // copies share one buffer (shared_bytes.hpp)
 
   bool operator==(const Entry&) const = default;
 };

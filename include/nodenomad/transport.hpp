@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -143,5 +144,9 @@ void encode_envelope_to(const Envelope& envelope, std::string& out,
                         const EnvelopeEncodeOptions& options = {});
 std::string encode_envelope(const Envelope& envelope, const EnvelopeEncodeOptions& options = {});
 Result<Envelope> decode_envelope(std::string_view bytes);
+// The same, with a raft message's entries slices of `owner` (which `bytes`
+// lies within), as decode_message(bytes, owner).
+Result<Envelope> decode_envelope(std::string_view bytes,
+                                 const std::shared_ptr<const std::string>& owner);
 
 }  // namespace nodenomad

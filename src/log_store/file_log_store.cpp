@@ -35,7 +35,10 @@ Status validate_options(const FileLogStoreOptions& o) {
 
 // Decodes the framed entry record read back for `index` and checks that it is
 // the entry the index expects.
-Result<Entry> entry_from_record(std::string_view framed, LogIndex index, Term term) {
+// The entry in the record `framed`. Its data is a slice of `owner` when one
+// is given (framed lies in it), else a copy.
+Result<Entry> entry_from_record(std::string_view framed, LogIndex index, Term term,
+                                const std::shared_ptr<const std::string>* owner = nullptr) {
   NN_ASSIGN_OR_RETURN(std::string_view payload, fmt_::unframe(framed));
   NN_ASSIGN_OR_RETURN(fmt_::Record record, fmt_::decode(payload));
   const auto* view = std::get_if<fmt_::EntryView>(&record);
@@ -43,7 +46,10 @@ Result<Entry> entry_from_record(std::string_view framed, LogIndex index, Term te
     return Status::corruption(fmt::format("the record is not the entry at index {} term {}",
                                           index.value(), term.value()));
   }
-  return Entry{view->term, view->index, view->type, std::string(view->data)};
+  if (owner != nullptr) {
+    return Entry{view->term, view->index, view->type, SharedBytes::slice(*owner, view->data)};
+  }
+  return Entry{view->term, view->index, view->type, SharedBytes(view->data)};
 }
 
 }  // namespace
@@ -195,20 +201,27 @@ Status FileLogStoreImpl::read_segment(std::span<const FileRead> reads,
   NN_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, checkout_reader(seq));
   const EntryLocation& last = reads.back().location;
   const std::uint64_t run_end = last.offset + last.framed_bytes;
-  std::string buffer;
+  // The entries are slices of the buffer they were read into (no copy, no
+  // allocation each): it holds the run of records asked for and little else,
+  // so the slices keep nothing alive that is not theirs. A refill takes a
+  // fresh buffer, as the entries read so far still hold the old one.
+  std::shared_ptr<std::string> buffer;
+  std::shared_ptr<const std::string> owner;  // the buffer, once filled
   std::uint64_t buffer_start = 0;
   for (const FileRead& r : reads) {
     const EntryLocation& loc = r.location;
-    if (loc.offset < buffer_start || loc.offset + loc.framed_bytes > buffer_start + buffer.size()) {
+    if (buffer == nullptr || loc.offset < buffer_start ||
+        loc.offset + loc.framed_bytes > buffer_start + buffer->size()) {
       const std::uint64_t ahead =
           std::min(kReadAheadBytes, run_end - std::min(run_end, loc.offset));
-      buffer.resize(static_cast<std::size_t>(std::max<std::uint64_t>(loc.framed_bytes, ahead)));
+      buffer = std::make_shared<std::string>(
+          static_cast<std::size_t>(std::max<std::uint64_t>(loc.framed_bytes, ahead)), '\0');
       std::size_t filled = 0;
-      while (filled < buffer.size()) {
+      while (filled < buffer->size()) {
         NN_ASSIGN_OR_RETURN(
             std::size_t got,
             file->read_at(loc.offset + filled,
-                          std::span<char>(buffer.data() + filled, buffer.size() - filled)));
+                          std::span<char>(buffer->data() + filled, buffer->size() - filled)));
         if (got == 0) break;
         filled += got;
       }
@@ -217,12 +230,13 @@ Status FileLogStoreImpl::read_segment(std::span<const FileRead> reads,
             fmt::format("{}: entry {} at offset {} runs past the end of the file", file->path(),
                         r.index.value(), loc.offset));
       }
-      buffer.resize(filled);
+      buffer->resize(filled);
       buffer_start = loc.offset;
+      owner = buffer;
     }
-    const std::string_view framed = std::string_view(buffer).substr(
+    const std::string_view framed = std::string_view(*owner).substr(
         static_cast<std::size_t>(loc.offset - buffer_start), loc.framed_bytes);
-    auto entry = entry_from_record(framed, r.index, loc.term);
+    auto entry = entry_from_record(framed, r.index, loc.term, &owner);
     if (!entry.is_ok()) {
       return entry.status().with_context(
           fmt::format("{}: entry {} at offset {}", file->path(), r.index.value(), loc.offset));

@@ -234,7 +234,7 @@ bool InboundSession::handle_frame(const FrameStep& step) {
   }
   bump(counters.frames_received);
   envelopes_.clear();
-  const Status decoded = decode_frame_payload(step.payload, envelopes_);
+  const Status decoded = decode_frame_payload(step.payload, envelopes_, step.owner);
   if (!decoded.is_ok()) {
     // A checksummed frame that does not decode comes from a broken or hostile
     // peer: deliver none of it.

@@ -180,43 +180,54 @@ std::string encode_frame(std::string_view payload) {
 
 void FrameDecoder::append(std::string_view bytes) {
   if (error_) return;
-  // Drop what earlier frames consumed before growing, so the buffer holds at
-  // most one frame plus one read.
-  if (consumed_ > 0) {
-    buffer_.erase(0, consumed_);
+  if (buffer_.use_count() > 1) {
+    // Entries decoded from an earlier frame are slices of this buffer: leave
+    // it to them, and go on in a fresh one with the bytes not yet consumed.
+    auto fresh = std::make_shared<std::string>();
+    fresh->reserve(buffer_->size() - consumed_ + bytes.size());
+    fresh->append(std::string_view(*buffer_).substr(consumed_));
+    buffer_ = std::move(fresh);
+    consumed_ = 0;
+  } else if (consumed_ > 0) {
+    // Drop what earlier frames consumed before growing, so the buffer holds
+    // at most one frame plus one read.
+    buffer_->erase(0, consumed_);
     consumed_ = 0;
   }
-  buffer_.append(bytes);
+  buffer_->append(bytes);
 }
 
 FrameStep FrameDecoder::next() {
   if (error_) return *error_;
-  const std::string_view rest = std::string_view(buffer_).substr(consumed_);
+  const std::string_view rest = std::string_view(*buffer_).substr(consumed_);
   if (rest.size() < kFrameHeaderBytes) return {};
   const std::uint32_t length = get_u32(rest.data());
   if (get_u32(rest.data() + 4) != header_checksum(length)) {
-    error_ = FrameStep{FrameStatus::kBadChecksum, {}, length};
+    error_ = FrameStep{FrameStatus::kBadChecksum, {}, length, nullptr};
     return *error_;
   }
   if (length > max_payload_bytes_) {
-    error_ = FrameStep{FrameStatus::kTooLarge, {}, length};
+    error_ = FrameStep{FrameStatus::kTooLarge, {}, length, nullptr};
     return *error_;
   }
   if (rest.size() - kFrameHeaderBytes < length) return {};
   const std::string_view payload = rest.substr(kFrameHeaderBytes, length);
   if (get_u64(rest.data() + 8) != payload_checksum(payload)) {
-    error_ = FrameStep{FrameStatus::kBadChecksum, {}, length};
+    error_ = FrameStep{FrameStatus::kBadChecksum, {}, length, nullptr};
     return *error_;
   }
   consumed_ += kFrameHeaderBytes + length;
-  return FrameStep{FrameStatus::kFrame, payload, length};
+  return FrameStep{FrameStatus::kFrame, payload, length, buffer_};
 }
 
 std::string_view FrameDecoder::unconsumed() const {
-  return std::string_view(buffer_).substr(consumed_);
+  return std::string_view(*buffer_).substr(consumed_);
 }
 
-Status decode_frame_payload(std::string_view payload, std::vector<Envelope>& out) {
+Status decode_frame_payload(std::string_view payload, std::vector<Envelope>& out,
+                            const std::shared_ptr<const std::string>& owner) {
+  const std::size_t first = out.size();
+  std::uint64_t entry_bytes = 0;
   raft_io::ByteReader reader(payload);
   for (std::size_t record = 0; !reader.done(); ++record) {
     std::string_view bytes;
@@ -224,11 +235,18 @@ Status decode_frame_payload(std::string_view payload, std::vector<Envelope>& out
       return Status::corruption(fmt::format("frame record {}: its length runs past the frame",
                                             record));
     }
-    Result<Envelope> envelope = decode_envelope(bytes);
+    Result<Envelope> envelope =
+        owner != nullptr ? decode_envelope(bytes, owner) : decode_envelope(bytes);
     if (!envelope.is_ok()) {
       return envelope.status().with_context(fmt::format("frame record {}", record));
     }
+    for (const Entry& e : envelope->message.entries) entry_bytes += e.data.size();
     out.push_back(std::move(*envelope));
+  }
+  if (owner != nullptr && entry_bytes < payload.size() / 2) {
+    for (std::size_t i = first; i < out.size(); ++i) {
+      for (Entry& e : out[i].message.entries) e.data = SharedBytes(e.data.view());
+    }
   }
   return Status::ok();
 }

@@ -45,6 +45,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -145,8 +146,11 @@ enum class FrameStatus {
 
 struct FrameStep {
   FrameStatus status = FrameStatus::kNeedMore;
-  std::string_view payload;          // kFrame: valid until the next append()
+  std::string_view payload;          // kFrame: lies in `owner`
   std::uint64_t claimed_bytes = 0;   // kTooLarge: the length the header claimed
+  // kFrame: the buffer holding the payload. Its bytes stay as they are while
+  // anyone holds it: the decoder writes into a fresh buffer instead.
+  std::shared_ptr<const std::string> owner;
 };
 
 // Splits a byte stream into verified frame payloads. It buffers only bytes
@@ -161,11 +165,11 @@ class FrameDecoder {
   FrameStep next();
   // Bytes after the last frame returned, not yet part of a complete frame.
   std::string_view unconsumed() const;
-  std::size_t buffered_bytes() const { return buffer_.size() - consumed_; }
+  std::size_t buffered_bytes() const { return buffer_->size() - consumed_; }
 
  private:
   std::uint32_t max_payload_bytes_;
-  std::string buffer_;
+  std::shared_ptr<std::string> buffer_ = std::make_shared<std::string>();
   std::size_t consumed_ = 0;
   std::optional<FrameStep> error_;
 };
@@ -173,7 +177,14 @@ class FrameDecoder {
 // Decodes every record of a data frame's payload, appending to `out`. On a
 // malformed record answers kCorruption naming it; `out` may then hold the
 // envelopes before it, which the caller must not deliver.
-Status decode_frame_payload(std::string_view payload, std::vector<Envelope>& out);
+//
+// With an `owner` (the buffer `payload` lies in), the entries' data are
+// slices of it, as long as they are at least half of the payload (a catch-up's
+// appends): no allocation per entry. A frame mostly of something else (a
+// snapshot chunk, a few small entries) has its entries copied, so that they
+// do not keep the whole frame alive in a log's cache.
+Status decode_frame_payload(std::string_view payload, std::vector<Envelope>& out,
+                            const std::shared_ptr<const std::string>& owner = nullptr);
 
 // ---- handshake ----------------------------------------------------------------
 

@@ -11,7 +11,7 @@ namespace {
 
 Status violated(std::string message) { return Status::failed("raft invariant: " + message); }
 
-std::size_t hash_of(const std::string& data) { return std::hash<std::string>{}(data); }
+std::size_t hash_of(std::string_view data) { return std::hash<std::string_view>{}(data); }
 
 constexpr Term kNeverSeen{std::numeric_limits<std::uint64_t>::max()};
 

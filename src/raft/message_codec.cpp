@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "nodenomad/assert.hpp"
 #include "raft/byte_io.hpp"
 
 namespace nodenomad {
 
 using raft_io::ByteReader;
 using raft_io::ByteWriter;
+using Owner = std::shared_ptr<const std::string>;
 
 std::string_view message_type_name(MessageType type) {
   switch (type) {
@@ -121,29 +123,33 @@ bool read_snapshot(ByteReader& r, SnapshotChunk& chunk) {
   return r.varint(chunk.transfer_id) && r.varint(chunk.offset) && r.string(chunk.data);
 }
 
-bool read_entries(ByteReader& r, std::vector<Entry>& entries) {
+// The entries' data are slices of `*owner` when it is given (the bytes read
+// lie in it), else copies.
+bool read_entries(ByteReader& r, std::vector<Entry>& entries, const Owner* owner) {
   std::uint64_t n = 0;
   if (!r.count(n, kMinEntryBytes)) return false;
   entries.reserve(static_cast<std::size_t>(n));
   for (std::uint64_t i = 0; i < n; ++i) {
     Entry e;
     std::uint8_t type = 0;
+    std::string_view data;
     if (!read_counter(r, e.term) || !read_counter(r, e.index) || !r.u8(type) ||
-        type > static_cast<std::uint8_t>(EntryType::kConfChange) || !r.string(e.data)) {
+        type > static_cast<std::uint8_t>(EntryType::kConfChange) || !r.bytes(data)) {
       return false;
     }
     e.type = static_cast<EntryType>(type);
+    e.data = owner != nullptr ? SharedBytes::slice(*owner, data) : SharedBytes(data);
     entries.push_back(std::move(e));
   }
   return true;
 }
 
 // Reads everything after the three header bytes.
-bool read_body(ByteReader& r, Message& m, std::uint8_t flags) {
+bool read_body(ByteReader& r, Message& m, std::uint8_t flags, const Owner* owner) {
   if (!read_node(r, m.from) || !read_node(r, m.to) || !read_counter(r, m.term) ||
       !read_counter(r, m.index) || !read_counter(r, m.log_term) || !read_counter(r, m.commit) ||
       !read_counter(r, m.hint_index) || !read_counter(r, m.hint_term) || !r.varint(m.round) ||
-      !r.string(m.context) || !read_entries(r, m.entries)) {
+      !r.string(m.context) || !read_entries(r, m.entries, owner)) {
     return false;
   }
   if ((flags & kFlagHasSnapshot) != 0 && !read_snapshot(r, m.snapshot)) return false;
@@ -197,7 +203,9 @@ std::string encode_message(const Message& message) {
   return out;
 }
 
-Result<Message> decode_message(std::string_view bytes) {
+namespace {
+
+Result<Message> decode(std::string_view bytes, const Owner* owner) {
   ByteReader r(bytes);
   std::uint8_t version = 0;
   std::uint8_t type = 0;
@@ -219,7 +227,7 @@ Result<Message> decode_message(std::string_view bytes) {
   m.type = static_cast<MessageType>(type);
   m.reject = (flags & kFlagReject) != 0;
   m.transfer = (flags & kFlagTransfer) != 0;
-  if (!read_body(r, m, flags)) {
+  if (!read_body(r, m, flags, owner)) {
     return Status::corruption(fmt::format("raft {} message of {} bytes: truncated or malformed",
                                           message_type_name(m.type), bytes.size()));
   }
@@ -228,6 +236,15 @@ Result<Message> decode_message(std::string_view bytes) {
                                           message_type_name(m.type), r.remaining()));
   }
   return m;
+}
+
+}  // namespace
+
+Result<Message> decode_message(std::string_view bytes) { return decode(bytes, nullptr); }
+
+Result<Message> decode_message(std::string_view bytes, const Owner& owner) {
+  NN_ASSERT(owner != nullptr, "decode_message: a null owner");
+  return decode(bytes, &owner);
 }
 
 }  // namespace nodenomad

@@ -179,9 +179,7 @@ Result<Message> read_compressed_message(raft_io::ByteReader& r, std::string_view
   return message;
 }
 
-}  // namespace
-
-Result<Envelope> decode_envelope(std::string_view bytes) {
+Result<Envelope> decode(std::string_view bytes, const std::shared_ptr<const std::string>* owner) {
   raft_io::ByteReader r(bytes);
   std::uint8_t version = 0;
   if (!r.u8(version)) return bad("the version byte");
@@ -212,9 +210,11 @@ Result<Envelope> decode_envelope(std::string_view bytes) {
   envelope.to = NodeId(std::move(to));
   envelope.group = GroupId(group);
   if (envelope.kind == EnvelopeKind::kRaft) {
-    Result<Message> message = version == kEnvelopeFormatVersion
-                                  ? read_compressed_message(r, bytes)
-                                  : decode_message(bytes.substr(bytes.size() - r.remaining()));
+    // A compressed envelope is a snapshot chunk: it carries no entries.
+    const std::string_view rest = bytes.substr(bytes.size() - r.remaining());
+    Result<Message> message = version == kEnvelopeFormatVersion ? read_compressed_message(r, bytes)
+                              : owner != nullptr               ? decode_message(rest, *owner)
+                                                               : decode_message(rest);
     if (!message.is_ok()) return message.status();
     envelope.message = std::move(*message);
     return envelope;
@@ -225,6 +225,16 @@ Result<Envelope> decode_envelope(std::string_view bytes) {
     return Status::corruption(fmt::format("envelope: {} bytes follow the payload", r.remaining()));
   }
   return envelope;
+}
+
+}  // namespace
+
+Result<Envelope> decode_envelope(std::string_view bytes) { return decode(bytes, nullptr); }
+
+Result<Envelope> decode_envelope(std::string_view bytes,
+                                 const std::shared_ptr<const std::string>& owner) {
+  NN_ASSERT(owner != nullptr, "decode_envelope: a null owner");
+  return decode(bytes, &owner);
 }
 
 }  // namespace nodenomad

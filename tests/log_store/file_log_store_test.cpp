@@ -225,6 +225,36 @@ TEST_CASE("FileLogStore: append writes through past max_unwritten_bytes", "[file
   CHECK(store->last_index() == LogIndex(0));
 }
 
+TEST_CASE("FileLogStore: entries read back from a segment share its read buffer",
+          "[file_log_store]") {
+  FaultInjectingFileSystem fs;
+  auto store = open_store(fs);
+  std::vector<Entry> batch;
+  for (std::uint64_t i = 1; i <= 50; ++i) {
+    batch.push_back(make_entry(i, 1, std::string(1024, static_cast<char>('a' + i % 26))));
+  }
+  REQUIRE(store->append(batch).is_ok());
+  sync_ok(*store);
+  store.reset();
+  store = open_store(fs);  // nothing queued: every read comes from the file
+
+  std::vector<Entry> read = store->entries(LogIndex(1), LogIndex(51), UINT64_MAX).value();
+  REQUIRE(read == batch);
+  for (const Entry& e : read) CHECK(e.data.shares_owner());
+  // One buffer for the run: each entry's bytes follow the previous entry's
+  // record (its data plus the record's framing).
+  for (std::size_t i = 1; i < read.size(); ++i) {
+    const std::ptrdiff_t gap = read[i].data.data() - read[i - 1].data.data();
+    CHECK(gap > 1024);
+    CHECK(gap < 1024 + 64);
+  }
+  // A slice outlives the store and the rest of its run.
+  const SharedBytes kept = read[7].data;
+  read.clear();
+  store.reset();
+  CHECK(kept == std::string(1024, static_cast<char>('a' + 8 % 26)));
+}
+
 TEST_CASE("FileLogStore: open refuses bad options", "[file_log_store]") {
   FaultInjectingFileSystem fs;
   FileLogStoreOptions options;

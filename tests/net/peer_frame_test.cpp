@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -129,6 +130,50 @@ TEST_CASE("a gathered frame is byte for byte the copied one, large records left 
                             records.begin(), records.end(),
                             [](const std::string& r) { return r.size() >= kLarge; })));
   }
+}
+
+TEST_CASE("a frame's appended entries are slices of it, and the decoder leaves it to them",
+          "[net][frame]") {
+  const std::uint64_t seed = test_support::test_seed("frame slices", 12);
+  Rng rng(seed);
+  Envelope append = raft(7);
+  append.message.entries.clear();
+  for (std::uint64_t i = 1; i <= 20; ++i) {
+    append.message.entries.push_back(Entry{Term(7), LogIndex(i), EntryType::kNormal,
+                                           std::string(1024, static_cast<char>('a' + i))});
+  }
+  // Mostly a request's payload: its one small entry is copied, not sliced.
+  const std::vector<Envelope> other = {request(1, std::string(100'000, 'r')), raft(8)};
+  const std::string stream = frame_of({append}) + frame_of(other) + frame_of({append});
+
+  FrameDecoder decoder(1 << 20);
+  std::vector<Envelope> received;
+  std::vector<std::weak_ptr<const std::string>> owners;
+  for (std::size_t at = 0; at < stream.size();) {
+    const std::size_t n = std::min<std::size_t>(1 + rng.uniform(9000), stream.size() - at);
+    decoder.append(std::string_view(stream).substr(at, n));
+    at += n;
+    for (FrameStep step = decoder.next(); step.status == FrameStatus::kFrame;
+         step = decoder.next()) {
+      REQUIRE(decode_frame_payload(step.payload, received, step.owner).is_ok());
+      owners.push_back(step.owner);
+    }
+  }
+  // Every byte as sent, though the decoder took more bytes after each frame.
+  REQUIRE(received.size() == 4);
+  CHECK(received[0] == append);
+  CHECK(received[1] == other[0]);
+  CHECK(received[2] == other[1]);
+  CHECK(received[3] == append);
+  for (const Entry& e : received[0].message.entries) CHECK(e.data.shares_owner());
+  for (const Entry& e : received[3].message.entries) CHECK(e.data.shares_owner());
+  CHECK_FALSE(received[2].message.entries.front().data.shares_owner());
+  REQUIRE(owners.size() == 3);
+  CHECK(owners[0].lock() != owners[2].lock());
+  // Once the entries are gone, so is the buffer they held.
+  received.clear();
+  CHECK(owners[0].expired());
+  CHECK(decoder.buffered_bytes() == 0);
 }
 
 TEST_CASE("a gathered frame of envelopes decodes to the same envelopes", "[net][frame]") {

@@ -24,6 +24,7 @@
 // Thread safety: free functions over values; safe from any thread.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -38,5 +39,10 @@ std::string encode_message(const Message& message);
 // Appends the encoding to `out` (for a transport that frames many messages).
 void encode_message_to(const Message& message, std::string& out);
 Result<Message> decode_message(std::string_view bytes);
+// The same, but each entry's data is a slice of `owner` (which `bytes` must
+// lie within: a received frame), not a copy: no allocation per entry, and
+// the entries keep the owner alive.
+Result<Message> decode_message(std::string_view bytes,
+                               const std::shared_ptr<const std::string>& owner);
 
 }  // namespace nodenomad
