@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cstring>
 
@@ -188,11 +189,17 @@ void FrameDecoder::append(std::string_view bytes) {
     fresh->append(std::string_view(*buffer_).substr(consumed_));
     buffer_ = std::move(fresh);
     consumed_ = 0;
-  } else if (consumed_ > 0) {
-    // Drop what earlier frames consumed before growing, so the buffer holds
-    // at most one frame plus one read.
-    buffer_->erase(0, consumed_);
-    consumed_ = 0;
+  } else {
+    // The last slice may have been dropped on another thread: see its reads
+    // of the buffer before writing it (use_count() is a relaxed load; the
+    // count's decrement is a release).
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (consumed_ > 0) {
+      // Drop what earlier frames consumed before growing, so the buffer
+      // holds at most one frame plus one read.
+      buffer_->erase(0, consumed_);
+      consumed_ = 0;
+    }
   }
   buffer_->append(bytes);
 }
