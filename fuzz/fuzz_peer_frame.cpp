@@ -10,6 +10,7 @@
 // also makes a compressed snapshot chunk (envelope version 2) that is then
 // damaged where the body says, which sends it through the decompression.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,14 +26,20 @@ using namespace nodenomad::net;
 
 constexpr std::uint32_t kMaxPayloadBytes = 1 << 16;  // scripts/fuzz.sh's -max_len
 
-// Decoded envelopes survive a re-encode and decode unchanged.
+// Decoded envelopes survive a re-encode and decode unchanged, and decoding
+// with the frame's buffer as the entries' owner (slices) gives the same.
 void check_payload(std::string_view payload) {
   std::vector<Envelope> envelopes;
   const Status status = decode_frame_payload(payload, envelopes);
+  const auto owner = std::make_shared<const std::string>(payload);
+  std::vector<Envelope> sliced;
+  const Status sliced_status = decode_frame_payload(*owner, sliced, owner);
+  NN_ASSERT(sliced_status.code() == status.code(), "slicing must not change what decodes");
   if (!status.is_ok()) {
     NN_ASSERT(status.is(StatusCode::kCorruption), status.to_string());
     return;
   }
+  NN_ASSERT(sliced == envelopes, "sliced entries must equal copied ones");
   std::string again;
   for (const Envelope& e : envelopes) append_record(again, encode_envelope(e));
   std::vector<Envelope> decoded;
