@@ -184,8 +184,11 @@ void FrameDecoder::append(std::string_view bytes) {
   if (buffer_.use_count() > 1) {
     // Entries decoded from an earlier frame are slices of this buffer: leave
     // it to them, and go on in a fresh one with the bytes not yet consumed.
+    // It starts with room for a frame as large as the last one (bytes that
+    // arrived, not a length read from the wire), so that a catch-up's
+    // megabyte frames do not regrow it by doubling, copying each one twice.
     auto fresh = std::make_shared<std::string>();
-    fresh->reserve(buffer_->size() - consumed_ + bytes.size());
+    fresh->reserve(std::max(buffer_->size() - consumed_ + bytes.size(), last_frame_bytes_));
     fresh->append(std::string_view(*buffer_).substr(consumed_));
     buffer_ = std::move(fresh);
     consumed_ = 0;
@@ -224,6 +227,7 @@ FrameStep FrameDecoder::next() {
     return *error_;
   }
   consumed_ += kFrameHeaderBytes + length;
+  last_frame_bytes_ = kFrameHeaderBytes + length;
   return FrameStep{FrameStatus::kFrame, payload, length, buffer_};
 }
 

@@ -166,11 +166,13 @@ class FrameDecoder {
   // Bytes after the last frame returned, not yet part of a complete frame.
   std::string_view unconsumed() const;
   std::size_t buffered_bytes() const { return buffer_->size() - consumed_; }
+  std::size_t capacity() const { return buffer_->capacity(); }
 
  private:
   std::uint32_t max_payload_bytes_;
   std::shared_ptr<std::string> buffer_ = std::make_shared<std::string>();
   std::size_t consumed_ = 0;
+  std::size_t last_frame_bytes_ = 0;  // header and payload of the last frame
   std::optional<FrameStep> error_;
 };
 

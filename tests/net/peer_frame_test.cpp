@@ -149,16 +149,30 @@ TEST_CASE("a frame's appended entries are slices of it, and the decoder leaves i
   FrameDecoder decoder(1 << 20);
   std::vector<Envelope> received;
   std::vector<std::weak_ptr<const std::string>> owners;
+  std::size_t last_frame_bytes = 0;
+  bool last_frame_sliced = false;
+  std::size_t fresh_buffers = 0;
   for (std::size_t at = 0; at < stream.size();) {
     const std::size_t n = std::min<std::size_t>(1 + rng.uniform(9000), stream.size() - at);
     decoder.append(std::string_view(stream).substr(at, n));
     at += n;
+    if (last_frame_sliced) {
+      // The buffer left to the slices is replaced by one with room for a
+      // frame as large as the last, so a frame does not regrow it by doubling.
+      CHECK(decoder.capacity() >= last_frame_bytes);
+      ++fresh_buffers;
+      last_frame_sliced = false;
+    }
     for (FrameStep step = decoder.next(); step.status == FrameStatus::kFrame;
          step = decoder.next()) {
       REQUIRE(decode_frame_payload(step.payload, received, step.owner).is_ok());
       owners.push_back(step.owner);
+      last_frame_bytes = step.payload.size() + kFrameHeaderBytes;
+      const std::vector<Entry>& entries = received.back().message.entries;
+      last_frame_sliced = !entries.empty() && entries.front().data.shares_owner();
     }
   }
+  CHECK(fresh_buffers == 1);  // after the first frame; the last one ends the stream
   // Every byte as sent, though the decoder took more bytes after each frame.
   REQUIRE(received.size() == 4);
   CHECK(received[0] == append);
