@@ -34,9 +34,8 @@ Status validate_options(const FileLogStoreOptions& o) {
 }
 
 // Decodes the framed entry record read back for `index` and checks that it is
-// the entry the index expects.
-// The entry in the record `framed`. Its data is a slice of `owner` when one
-// is given (framed lies in it), else a copy.
+// the entry the index expects. Its data is a slice of `owner` when one is
+// given (`framed` lies in it), else a copy.
 Result<Entry> entry_from_record(std::string_view framed, LogIndex index, Term term,
                                 const std::shared_ptr<const std::string>* owner = nullptr) {
   NN_ASSIGN_OR_RETURN(std::string_view payload, fmt_::unframe(framed));
