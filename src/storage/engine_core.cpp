@@ -41,7 +41,7 @@ void copy_out(const Record* record, ReadResult& out) {
 
 Status EngineCore::get_into(std::string_view key, WallTime now, ReadResult& out) const {
   if (key.empty() || key.size() > limits_.max_key_bytes) return check_kv_limits(limits_, key, {});
-  std::shared_lock lock(state_mu_);
+  std::shared_lock lock(*state_mu_);
   const Record* record = state_->find_live(key, to_ms(now));
   if (record == nullptr) return Status::not_found("no such key (absent or expired)");
   copy_out(record, out);
@@ -59,7 +59,7 @@ Status EngineCore::get_many(std::span<const std::string_view> keys, WallTime now
   const Record* found[kGetManyKeysPerLock];
   for (std::size_t start = 0; start < keys.size(); start += kGetManyKeysPerLock) {
     const std::size_t n = std::min(kGetManyKeysPerLock, keys.size() - start);
-    std::shared_lock lock(state_mu_);
+    std::shared_lock lock(*state_mu_);
     // Lookups first, with the values' lines prefetched, then the copies: the
     // independent lookups' cache misses overlap instead of queuing.
     for (std::size_t i = 0; i < n; ++i) {
@@ -77,7 +77,7 @@ Status EngineCore::get_many(std::span<const std::string_view> keys, WallTime now
 std::vector<DueKey> EngineCore::find_due_keys(WallTime now, std::size_t max_keys) const {
   std::vector<const Record*> records;
   std::vector<DueKey> due;
-  std::shared_lock lock(state_mu_);
+  std::shared_lock lock(*state_mu_);
   state_->map().collect_due(to_ms(now), max_keys, records);
   due.reserve(records.size());
   for (const Record* r : records) {
@@ -104,7 +104,7 @@ Status EngineCore::validate_command(const KvCommand& command) const {
 StorageStats EngineCore::stats() const {
   StorageStats stats;
   {
-    std::shared_lock lock(state_mu_);
+    std::shared_lock lock(*state_mu_);
     stats.keys = state_->map().size();
     stats.bytes = state_->map().bytes();
     stats.keys_with_expiry = state_->map().keys_with_expiry();
@@ -127,7 +127,7 @@ bool EngineCore::failed() const {
 }
 
 LogIndex EngineCore::last_applied_index() const {
-  std::shared_lock lock(state_mu_);
+  std::shared_lock lock(*state_mu_);
   return state_->last_applied();
 }
 
@@ -217,7 +217,7 @@ Status EngineCore::commit_batch(std::span<PendingWrite> batch) {
   next_index_ = first + batch.size();
   // Applied only now that the batch is durable, in log order: a reader
   // never sees a write that a crash could take back.
-  std::unique_lock lock(state_mu_);
+  std::unique_lock lock(*state_mu_);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     Result<KvCommand> command = decode_kv_command(wal_command_bytes(batch[i].payload));
     NN_ASSERT(command.is_ok(), "a command the engine encoded does not decode: ",
@@ -241,7 +241,7 @@ Result<std::string> EngineCore::apply(LogIndex index, std::string_view command) 
   }
   WriteResult result;
   {
-    std::unique_lock lock(state_mu_);
+    std::unique_lock lock(*state_mu_);
     if (index <= state_->last_applied()) {
       return Status::invalid_argument(fmt::format(
           "apply of index {} at or below last_applied_index {}", index.value(),
@@ -265,8 +265,8 @@ Result<std::string> EngineCore::apply(LogIndex index, std::string_view command) 
 Result<std::unique_ptr<SnapshotSource>> EngineCore::open_snapshot() {
   std::shared_ptr<const CapturedState> captured;
   {
-    std::shared_lock lock(state_mu_);
-    captured = capture_state(*state_);
+    std::shared_lock lock(*state_mu_);
+    captured = capture_state(*state_, state_mu_);
   }
   return std::unique_ptr<SnapshotSource>(
       std::make_unique<SnapshotStream>(std::move(captured), options_.snapshot_record_bytes));
@@ -275,14 +275,14 @@ Result<std::unique_ptr<SnapshotSource>> EngineCore::open_snapshot() {
 std::shared_ptr<const StateCapture> EngineCore::capture() const {
   std::shared_ptr<const CapturedState> captured;
   {
-    std::shared_lock lock(state_mu_);
-    captured = capture_state(*state_);
+    std::shared_lock lock(*state_mu_);
+    captured = capture_state(*state_, state_mu_);
   }
   return std::shared_ptr<const StateCapture>(new StateCapture(std::move(captured)));
 }
 
 std::unique_ptr<StateRemains> EngineCore::take_state() {
-  std::unique_lock lock(state_mu_);
+  std::unique_lock lock(*state_mu_);
   if (state_->map().capture_alive()) return nullptr;
   auto records = std::make_unique<StateRemains::Records>();
   records->refs = state_->map().take_all();
@@ -305,7 +305,7 @@ Status EngineCore::replace_buckets(const std::vector<std::uint32_t>& buckets,
   const KvState* state_seen = nullptr;
   LogIndex applied;
   {
-    std::shared_lock lock(state_mu_);
+    std::shared_lock lock(*state_mu_);
     state_seen = state_.get();
     applied = state_->last_applied();
   }
@@ -315,12 +315,12 @@ Status EngineCore::replace_buckets(const std::vector<std::uint32_t>& buckets,
   // this thread changes it.
   std::vector<const Record*> replaced;
   {
-    std::shared_lock lock(state_mu_);
+    std::shared_lock lock(*state_mu_);
     replaced = records_in_buckets(state_->map(), set);
   }
   const std::size_t keys_in = import.records.size();
   {
-    std::unique_lock lock(state_mu_);
+    std::unique_lock lock(*state_mu_);
     NN_ASSERT(state_.get() == state_seen && state_->last_applied() == applied,
               "replace_buckets ran concurrently with apply or restore");
     KvMap& map = state_->map();

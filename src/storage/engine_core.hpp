@@ -6,7 +6,10 @@
 //   - the CommitQueue's leadership: whoever leads a round (or runs
 //     exclusively) is the only one touching wal_, next_index_ and framed_.
 //   - state_mu_: readers shared; applying a batch, and swapping in a restored
-//     state, exclusive. Never held across I/O or a callback.
+//     state, exclusive. Never held across I/O or a callback. A capture of a
+//     large state is listed under it in steps, by its first reader, behind
+//     waiting writers (state_lock.hpp), so a capture holds writes up for one
+//     step (about 0.2 ms), not for the whole list (10-16 ms at a million keys).
 #pragma once
 
 #include <atomic>
@@ -22,6 +25,7 @@
 #include "nodenomad/storage/storage_engine.hpp"
 #include "storage/commit_queue.hpp"
 #include "storage/kv_state.hpp"
+#include "storage/state_lock.hpp"
 #include "storage/wal.hpp"
 
 namespace nodenomad {
@@ -106,7 +110,8 @@ class EngineCore {
   const bool persistent_;
   const KvLimits limits_;
 
-  mutable std::shared_mutex state_mu_;
+  // Shared with the captures, which list themselves under it (state_lock.hpp).
+  const std::shared_ptr<StateLock> state_mu_ = std::make_shared<StateLock>();
   std::unique_ptr<KvState> state_;  // guarded by state_mu_
 
   // Touched only by the commit leader (or under CommitQueue::run_exclusive).

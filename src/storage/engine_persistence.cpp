@@ -194,8 +194,8 @@ Status EngineCore::snapshot_impl(bool then_drive) {
   if (failed()) return Status::failed("the storage engine is failed; no snapshot taken");
   std::shared_ptr<const CapturedState> captured;
   auto capture = [&] {
-    std::shared_lock lock(state_mu_);
-    captured = capture_state(*state_);
+    std::shared_lock lock(*state_mu_);
+    captured = capture_state(*state_, state_mu_);
   };
   if (standalone()) {
     // The only pause for writers: close the segment and capture references.
@@ -364,7 +364,7 @@ Status EngineCore::install_restored(std::unique_ptr<KvState> state,
   }
   std::unique_ptr<KvState> old;
   {
-    std::unique_lock lock(state_mu_);
+    std::unique_lock lock(*state_mu_);
     old = std::exchange(state_, std::move(state));
   }
   return Status::ok();  // `old` is freed here, outside the lock

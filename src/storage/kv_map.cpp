@@ -1,5 +1,7 @@
 #include "storage/kv_map.hpp"
 
+#include <atomic>
+
 namespace nodenomad::storage {
 
 // How many graveyards of one map are alive, and what waits for the last of
@@ -138,7 +140,104 @@ std::shared_ptr<KvMap::Graveyard> KvMap::Graveyard::unlink_if_sole_owner(
   return std::move(next->newer_);
 }
 
+// A capture being listed in steps (kv_map.hpp), shared by the Capture and,
+// weakly, the map. mu serializes steps; the map's writers, which have
+// exclusive access and so never overlap a step, take it too, for a step on a
+// map that is being destroyed.
+struct KvMap::Listing {
+  std::mutex mu;
+  std::atomic<bool> done{false};
+  // Guarded by mu; while !done:
+  const KvMap* map = nullptr;        // the map being walked
+  SlotSet::const_iterator next;      // the first slot not walked yet
+  const Slot* next_slot = nullptr;   // its address: slots before it were walked
+  std::uint32_t epoch = 0;           // records stamped with it entered after the capture
+  std::vector<const Record*> records;
+  std::vector<const Record*> left;   // current at the capture, left an unwalked slot
+  boost::unordered_flat_set<const Record*> entered;  // entered an unwalked slot since
+
+  bool walked(const Slot* slot) const { return slot < next_slot; }
+  void finish() {
+    records.insert(records.end(), left.begin(), left.end());
+    left = {};
+    entered = {};
+    done.store(true, std::memory_order_release);
+  }
+};
+
+bool KvMap::Capture::listed() const {
+  return listing_ == nullptr || listing_->done.load(std::memory_order_acquire);
+}
+
+bool KvMap::Capture::step(std::size_t max_slots) const {
+  if (listed()) return true;
+  std::lock_guard lock(listing_->mu);
+  if (listing_->done.load(std::memory_order_relaxed)) return true;
+  const KvMap* map = listing_->map;
+  map->list_slots(*listing_, max_slots);
+  return listing_->done.load(std::memory_order_relaxed);
+}
+
+const std::vector<const Record*>& KvMap::Capture::records() const {
+  static const std::vector<const Record*> kNone;
+  if (listing_ == nullptr) return kNone;
+  NN_ASSERT(listed(), "records() of a capture not listed yet: step() it first");
+  return listing_->records;
+}
+
+const Record* KvMap::Capture::next_for_testing() const {
+  if (listed()) return nullptr;
+  std::lock_guard lock(listing_->mu);
+  return listing_->done.load(std::memory_order_relaxed) ? nullptr : listing_->next->ref.get();
+}
+
+void KvMap::list_slots(Listing& listing, std::size_t max_slots) const {
+  const auto end = slots_.end();
+  if (listing.entered.empty()) {
+    for (std::size_t n = 0; n < max_slots && listing.next != end; ++n, ++listing.next) {
+      listing.records.push_back(listing.next->ref.get());
+    }
+  } else {
+    for (std::size_t n = 0; n < max_slots && listing.next != end; ++n, ++listing.next) {
+      const Record* record = listing.next->ref.get();
+      if (!listing.entered.contains(record)) listing.records.push_back(record);
+    }
+  }
+  if (listing.next == end) {
+    listing.map = nullptr;
+    listing.finish();
+  } else {
+    listing.next_slot = &*listing.next;
+  }
+}
+
+std::shared_ptr<KvMap::Listing> KvMap::pending_listing() {
+  if (pending_.expired()) return nullptr;  // also a never-set weak_ptr: no atomic
+  std::shared_ptr<Listing> listing = pending_.lock();
+  if (listing == nullptr || listing->done.load(std::memory_order_acquire)) {
+    pending_.reset();
+    return nullptr;
+  }
+  return listing;
+}
+
+void KvMap::finish_pending_listing() const {
+  std::shared_ptr<Listing> listing = pending_.lock();
+  if (listing == nullptr) return;
+  std::lock_guard lock(listing->mu);
+  if (!listing->done.load(std::memory_order_relaxed)) list_slots(*listing, SIZE_MAX);
+  pending_.reset();
+}
+
+void KvMap::note_slot_change(Listing& listing, const Slot* slot, Record* old,
+                             const Record* entered) const {
+  if (listing.done.load(std::memory_order_relaxed) || listing.walked(slot)) return;
+  if (old != nullptr && old->map_epoch() != listing.epoch) listing.left.push_back(old);
+  if (entered != nullptr) listing.entered.insert(entered);
+}
+
 KvMap::~KvMap() {
+  finish_pending_listing();
   if (slots_.empty() || !graveyards_alive_) return;  // the members free the records
   by_expiry_.clear();
   retire_table();
@@ -189,7 +288,7 @@ void KvMap::retire(Record* record) {
 
 void KvMap::put(const Spot& spot, RecordRef record) {
   NN_ASSERT(record && record->key() == spot.key_.key, "put of a record at another key's spot");
-  admit(record);
+  const Record* added = admit(record);
   // Old out before new in: the expiry index compares (expiry, key), so an
   // old and a new record with the same expiry are "equal" there.
   if (spot.found_) {
@@ -197,10 +296,24 @@ void KvMap::put(const Spot& spot, RecordRef record) {
     index_added(*record);
     Record* old = spot.it_->ref.detach();
     spot.it_->ref = std::move(record);
+    if (std::shared_ptr<Listing> listing = pending_listing()) {
+      std::lock_guard lock(listing->mu);
+      note_slot_change(*listing, &*spot.it_, old, added);
+    }
     retire(old);
     return;
   }
   index_added(*record);
+  if (std::shared_ptr<Listing> listing = pending_listing()) {
+    if (slots_.size() >= slots_.max_load()) {  // this insert rehashes: slots move
+      finish_pending_listing();
+    } else {
+      std::lock_guard lock(listing->mu);
+      const auto at = slots_.insert(Slot{std::move(record), spot.key_.hash}).first;
+      note_slot_change(*listing, &*at, nullptr, added);
+      return;
+    }
+  }
   slots_.insert(Slot{std::move(record), spot.key_.hash});
 }
 
@@ -212,9 +325,18 @@ void KvMap::put(RecordRef record) {
 bool KvMap::insert_new(RecordRef record) {
   const Record* added = admit(record);
   const std::size_t hash = hash_key(added->key());
+  std::shared_ptr<Listing> listing = pending_listing();
+  if (listing != nullptr && slots_.size() >= slots_.max_load()) {  // may rehash
+    finish_pending_listing();
+    listing = nullptr;
+  }
+  std::unique_lock<std::mutex> lock;
+  if (listing != nullptr) lock = std::unique_lock(listing->mu);
   // insert() probes once; if the key is there, the temporary Slot (and the
   // record with it) is dropped and the map is unchanged.
-  if (!slots_.insert(Slot{std::move(record), hash}).second) return false;
+  const auto [at, inserted] = slots_.insert(Slot{std::move(record), hash});
+  if (!inserted) return false;
+  if (listing != nullptr) note_slot_change(*listing, &*at, nullptr, added);
   index_added(*added);
   return true;
 }
@@ -223,12 +345,26 @@ bool KvMap::erase(const Spot& spot) {
   if (!spot.found_) return false;
   index_removed(*spot.it_->ref);
   Record* old = spot.it_->ref.detach();
+  if (std::shared_ptr<Listing> listing = pending_listing()) {
+    std::lock_guard lock(listing->mu);
+    note_slot_change(*listing, &*spot.it_, old, nullptr);
+    if (listing->next == spot.it_) {  // the walk's position goes: move it on first
+      ++listing->next;
+      if (listing->next == slots_.end()) {
+        listing->map = nullptr;
+        listing->finish();
+      } else {
+        listing->next_slot = &*listing->next;
+      }
+    }
+  }
   slots_.erase(spot.it_);
   retire(old);
   return true;
 }
 
 void KvMap::clear() {
+  finish_pending_listing();
   by_expiry_.clear();
   bytes_ = 0;
   if (slots_.empty() || !graveyards_alive_) {
@@ -280,9 +416,10 @@ std::size_t KvMap::newest_graveyard_size_for_testing() const {
   return grave == nullptr ? 0 : grave->size();
 }
 
-KvMap::Capture KvMap::capture() const {
+KvMap::Capture KvMap::capture(std::size_t list_at_once) const {
   Capture captured;
   std::lock_guard lock(capture_mu_);
+  finish_pending_listing();  // one pending listing at a time
   if (census_ == nullptr) census_ = std::make_shared<Census>();
   graveyards_alive_ = true;
   std::shared_ptr<Graveyard> grave = newest_grave_.lock();
@@ -297,8 +434,19 @@ KvMap::Capture KvMap::capture() const {
   }
   advance_epoch();
   captured.keep_alive_ = std::move(grave);
-  captured.records_.reserve(slots_.size());
-  for (const Slot& slot : slots_) captured.records_.push_back(slot.ref.get());
+  captured.size_ = slots_.size();
+  auto listing = std::make_shared<Listing>();
+  listing->epoch = epoch_;
+  listing->records.reserve(slots_.size());
+  listing->next = slots_.begin();
+  if (slots_.empty() || slots_.size() <= list_at_once) {
+    list_slots(*listing, SIZE_MAX);
+  } else {
+    listing->map = this;
+    listing->next_slot = &*listing->next;
+    pending_ = listing;
+  }
+  captured.listing_ = std::move(listing);
   return captured;
 }
 

@@ -35,8 +35,30 @@
 // is written by put() (exclusive access) and by that restamp (capture_mu_
 // held), and read only by the map: no reader of the record's value sees it.
 //
+// Listing in steps. Copying the pointers is O(slots): 10-16 ms at a million
+// keys, during which no write could run. So a capture of a large map is only
+// begun by capture() (O(1): the epoch, the graveyard and the key count) and
+// its records are listed later, in steps (Capture::step), by whoever reads
+// them, with the map's writes going on between steps. A step walks the slot
+// array from where the last one stopped (an iterator: flat-set iterators stay
+// valid through inserts and erases that do not rehash). Writes between steps
+// keep the listing exact:
+//   - a record current at the capture that leaves the map from a slot the
+//     walk has not reached yet is added to the capture's list ("left");
+//   - a record that enters a slot the walk has not reached yet is noted
+//     ("entered") so that the walk skips it;
+//   - an erase at the walk's position moves the position on first;
+//   - an insert that would rehash (the only time slots move), clear(),
+//     reserve(), the map's destruction and the next capture first list the
+//     rest of the pending capture at once.
+// "Not reached yet" compares slot addresses: a flat set keeps its slots in one
+// array and iterates it in address order (a test checks this of the Boost in
+// use). The walk reads slots only, never a record, as before. At most one
+// capture is pending per map.
+//
 // Thread safety: none for the map itself; the engine guards a KvMap with its
-// state lock (reads and capture() shared, everything else exclusive).
+// state lock (reads, capture() and Capture::step() shared, everything else
+// exclusive).
 // capture() may run on several threads at once (they serialize on a mutex of
 // the map's own). A Capture and the records it points at may be read on any
 // thread, while the map changes and after it is destroyed.
@@ -99,6 +121,7 @@ class KvMap {
   using SlotSet = boost::unordered_flat_set<Slot, SlotHash, SlotEqual>;
   class Graveyard;
   class Census;
+  struct Listing;
   static_assert(sizeof(std::size_t) == 8, "slots cache the whole 64-bit XXH3 of the key");
 
  public:
@@ -118,17 +141,29 @@ class KvMap {
     Capture& operator=(Capture&&) noexcept = default;
     Capture(const Capture&) = delete;
     Capture& operator=(const Capture&) = delete;
-    ~Capture() = default;  // records_ first, then the graveyards that keep them
+    ~Capture() = default;  // the list first, then the graveyards that keep its records
 
+    // Whether every record is listed (records() may be called).
+    bool listed() const;
+    // Lists up to about `max_slots` more slots' records; true once every
+    // record is listed. The caller must hold the map still (shared access,
+    // like capture()) unless listed() or the map is gone. May run on any
+    // thread; steps of one capture serialize.
+    bool step(std::size_t max_slots) const;
     // Every record current at capture time, in unspecified order; valid
-    // while this Capture lives.
-    const std::vector<const Record*>& records() const { return records_; }
-    std::size_t size() const { return records_.size(); }
+    // while this Capture lives. Requires listed().
+    const std::vector<const Record*>& records() const;
+    // The number of those records, known from the start.
+    std::size_t size() const { return size_; }
+    // Tests only: the record in the slot the listing walks next (null if
+    // listed). Same access as step().
+    const Record* next_for_testing() const;
 
    private:
     friend class KvMap;
     std::shared_ptr<Graveyard> keep_alive_;  // declared first: destroyed last
-    std::vector<const Record*> records_;
+    std::shared_ptr<Listing> listing_;
+    std::size_t size_ = 0;
   };
 
   // A key's place in the map, found or not, with its hash: a put() or
@@ -172,7 +207,10 @@ class KvMap {
   bool erase(const Spot& spot);
   bool erase(std::string_view key) { return erase(locate(key)); }
   void clear();
-  void reserve(std::size_t keys) { slots_.reserve(keys); }
+  void reserve(std::size_t keys) {
+    finish_pending_listing();
+    slots_.reserve(keys);
+  }
   // Moves every record out (the map is left empty), for a map that was never
   // captured or whose captures are gone: a staging map handing its records
   // to another.
@@ -193,10 +231,13 @@ class KvMap {
 
   // Every current record, kept alive for as long as the Capture lives,
   // whatever is written, removed or cleared later, and after the map is
-  // destroyed. O(slots): copies the pointers out of the slot array and never
-  // touches a record (except at the epoch's wraparound, above). Shared
-  // access is enough (the engine's shared state lock).
-  Capture capture() const;
+  // destroyed. A map of up to `list_at_once` keys is listed here (O(slots):
+  // copies the pointers out of the slot array and never touches a record,
+  // except at the epoch's wraparound, above); a larger one is listed in
+  // steps afterwards (above). Shared access is enough (the engine's shared
+  // state lock).
+  static constexpr std::size_t kListAtOnce = 16384;
+  Capture capture(std::size_t list_at_once = kListAtOnce) const;
 
   // Appends the record of every slot whose cached key hash (XXH3_64 of the
   // key) satisfies keep(hash). Reads the slot array only. The pointers are
@@ -241,6 +282,18 @@ class KvMap {
   void retire_table();
   // Moves to the next capture epoch; at the wrap, restamps every record.
   void advance_epoch() const;
+  // The capture being listed in steps, if any (clearing the link once it is
+  // listed). Exclusive access.
+  std::shared_ptr<Listing> pending_listing();
+  // Lists the rest of the pending capture now, if any: before slots move or
+  // the table goes.
+  void finish_pending_listing() const;
+  // Walks up to max_slots slots of `listing` (its mutex held).
+  void list_slots(Listing& listing, std::size_t max_slots) const;
+  // Notes that `old` (null if none) left, and `entered` (null if none)
+  // entered, the slot `slot`, for a capture being listed (its mutex held).
+  void note_slot_change(Listing& listing, const Slot* slot, Record* old,
+                        const Record* entered) const;
 
   SlotSet slots_;
   std::set<const Record*, ExpiryLess> by_expiry_;
@@ -257,6 +310,9 @@ class KvMap {
   // False until a capture is taken, and again once the census has seen
   // every graveyard gone: then records leave the map straight to free().
   mutable bool graveyards_alive_ = false;
+  // The capture being listed in steps (weak: a capture dropped unlisted
+  // ends it). Set by capture(), under capture_mu_.
+  mutable std::weak_ptr<Listing> pending_;
   // 1 .. 2^32 - 1; records stamped 0 predate the last wraparound.
   mutable std::uint32_t epoch_ = 1;
 };

@@ -147,14 +147,14 @@ StateCapture::StateCapture(std::shared_ptr<const storage::CapturedState> capture
 }
 
 LogIndex StateCapture::index() const { return captured_->index; }
-std::uint64_t StateCapture::keys() const { return captured_->records.size(); }
+std::uint64_t StateCapture::keys() const { return captured_->capture.size(); }
 std::uint64_t StateCapture::version_floor() const { return captured_->version_floor; }
 
 ShardDigest StateCapture::digest(const std::function<void()>& between_slices) const {
   ShardDigest d;
   d.index = captured_->index;
   d.version_floor = captured_->version_floor;
-  const std::vector<const storage::Record*>& records = captured_->records.records();
+  const std::vector<const storage::Record*>& records = captured_->records();
   const std::size_t n = records.size();
   for (std::size_t i = 0; i < n; ++i) {
     if (i + kDigestPrefetchRecords < n) __builtin_prefetch(records[i + kDigestPrefetchRecords]);

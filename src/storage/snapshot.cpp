@@ -61,12 +61,23 @@ bool read_entry_count(ByteReader& reader, std::uint32_t& count) {
 
 }  // namespace
 
-std::shared_ptr<const CapturedState> capture_state(const KvState& state) {
+std::shared_ptr<const CapturedState> capture_state(const KvState& state,
+                                                   std::shared_ptr<StateLock> lock) {
   auto captured = std::make_shared<CapturedState>();
   captured->index = state.last_applied();
   captured->version_floor = state.version_floor();
-  captured->records = state.map().capture();
+  captured->capture = state.map().capture(lock == nullptr ? SIZE_MAX : KvMap::kListAtOnce);
+  if (!captured->capture.listed()) captured->lock = std::move(lock);
   return captured;
+}
+
+const std::vector<const Record*>& CapturedState::records() const {
+  while (!capture.listed()) {
+    lock->lock_shared_after_writers();
+    std::shared_lock held(*lock, std::adopt_lock);
+    capture.step(kListStepSlots);
+  }
+  return capture.records();
 }
 
 SnapshotStream::SnapshotStream(std::shared_ptr<const CapturedState> captured,
@@ -92,7 +103,7 @@ Result<std::string> SnapshotStream::next_chunk(std::size_t max_bytes) {
 
 void SnapshotStream::encode_next_record() {
   payload_.clear();
-  const std::vector<const Record*>& records = captured_->records.records();
+  const std::vector<const Record*>& records = captured_->records();
   switch (stage_) {
     case Stage::kHeader:
       put_u8(payload_, kSnapshotKindHeader);
@@ -384,7 +395,7 @@ Result<std::vector<std::string>> export_captured_buckets(const CapturedState& ca
     ++entry_records;
     count = 0;
   };
-  const std::vector<const Record*>& records = captured.records.records();
+  const std::vector<const Record*>& records = captured.records();
   const std::size_t scanned = buckets.any() ? records.size() : 0;
   for (std::size_t i = 0; i < scanned; ++i) {
     if (i + kScanPrefetchRecords < scanned) {

@@ -3,13 +3,14 @@
 // exports, a snapshot's sibling that carries only some digest buckets
 // (StateCapture::export_buckets, StorageEngine::replace_buckets).
 //
-// Consistency while writes go on: capture_state() captures the KvMap: the
-// pointers of every current record, copied from the map's slot array without
-// touching a record (kv_map.hpp), under the engine's shared state lock. After
-// that, writes replace records in the map while the map keeps the old ones
-// alive for the capture (records are immutable, see record.hpp), so a stream
-// read later (on another thread, at its own pace) is exactly the state at
-// the captured index.
+// Consistency while writes go on: capture_state() captures the KvMap (the
+// pointers of every current record, from the map's slot array without
+// touching a record: kv_map.hpp) under the engine's shared state lock; a
+// large map's pointers are listed later, in steps, by the first reader of
+// the records. After that, writes replace records in the map while the map
+// keeps the old ones alive for the capture (records are immutable, see
+// record.hpp), so a stream read later (on another thread, at its own pace) is
+// exactly the state at the captured index.
 //
 // Thread safety: a CapturedState is immutable and may be shared; a
 // SnapshotStream and a SnapshotParser are used by one thread at a time.
@@ -31,17 +32,30 @@
 #include "storage/framed_record_reader.hpp"
 #include "storage/kv_state.hpp"
 #include "storage/record.hpp"
+#include "storage/state_lock.hpp"
 
 namespace nodenomad::storage {
 
 struct CapturedState {
   LogIndex index;
   std::uint64_t version_floor = 0;
-  KvMap::Capture records;
+  KvMap::Capture capture;
+  // The engine's state lock, under which a large capture is listed in steps
+  // (kv_map.hpp); null if it was listed at once.
+  std::shared_ptr<StateLock> lock;
+
+  // The captured records. The first call on a capture not yet listed lists
+  // it, kListStepSlots slots per hold of the state lock (shared, behind
+  // waiting writers), on the calling thread: call it off the thread that
+  // applies writes, where the writes go on between the steps.
+  const std::vector<const Record*>& records() const;
+  static constexpr std::size_t kListStepSlots = 16384;
 };
 
-// Precondition: the caller holds `state` still (the engine's state lock).
-std::shared_ptr<const CapturedState> capture_state(const KvState& state);
+// Precondition: the caller holds `state` still (`lock`, shared or
+// exclusive). A null lock: the capture is listed at once.
+std::shared_ptr<const CapturedState> capture_state(const KvState& state,
+                                                   std::shared_ptr<StateLock> lock);
 
 // The snapshot byte stream of a CapturedState, produced record by record so
 // that memory stays bounded by one record whatever the state's size.

@@ -144,7 +144,7 @@ inline ModelState dump_snapshot(SnapshotSource& source, LogIndex* index = nullpt
   if (index != nullptr) *index = (*state)->last_applied();
   ModelState out;
   out.version_floor = (*state)->version_floor();
-  const storage::KvMap::Capture captured = (*state)->map().capture();
+  const storage::KvMap::Capture captured = (*state)->map().capture(SIZE_MAX);
   for (const storage::Record* r : captured.records()) {
     out.entries[std::string(r->key())] =
         ModelEntry{std::string(r->value()), r->version(),
