@@ -6,7 +6,7 @@
 //                   [--small-keys N] [--small-value-bytes N]
 //                   [--chunk BYTES] [--bandwidth BYTES_PER_S] [--in-flight N]
 //                   [--client-window N]
-//                   [--compact-every N] [--load-fraction F]
+//                   [--compact-every N] [--load-fraction F | --load-writes-per-s N]
 //                   [--capacity-seconds S] [--before-seconds S] [--after-seconds S]
 //                   [--disk-probe-mib N] [--values random|letters] [--pin] [--quick]
 //
@@ -28,7 +28,9 @@
 //   keys    2,000,000 values of 100 bytes (--small-*): keys moved per second.
 //   impact  after `move`, node-1 restarted with compaction off: the shard's
 //           write capacity (closed loop, random overwrites), then an
-//           open-loop write load at --load-fraction of it (at most
+//           open-loop write load at --load-fraction of it (or at
+//           --load-writes-per-s, a fixed rate, to compare two builds at the
+//           same load whatever their capacity measured; at most
 //           --client-window outstanding), --before-seconds without a move,
 //           then during a move throttled to half the unthrottled streaming
 //           rate (or --bandwidth): p50/p99 latency before, during (and per
@@ -78,6 +80,7 @@ struct Options {
   std::uint64_t client_window = 0;  // impact's open-loop client
   std::uint64_t compact_every = 0;  // node-1's while loading; 0: 15/16 of the keys
   double load_fraction = 0;
+  std::uint64_t load_rate = 0;  // writes/s; 0: load_fraction of the capacity
   double capacity_s = 0;
   double before_s = 0;
   double after_s = 0;
@@ -107,6 +110,7 @@ Options parse_options(int argc, char** argv) {
                      "client-window",
                      "compact-every",
                      "load-fraction",
+                     "load-writes-per-s",
                      "capacity-seconds",
                      "before-seconds",
                      "after-seconds",
@@ -137,6 +141,7 @@ Options parse_options(int argc, char** argv) {
   o.client_window = flags.number("client-window", 4096, 4096);
   o.compact_every = flags.number("compact-every", 0, 0);
   o.load_fraction = flags.real("load-fraction", 0.5, 0.5);
+  o.load_rate = flags.number("load-writes-per-s", 0, 0);
   o.capacity_s = flags.real("capacity-seconds", 5, 0.3);
   o.before_s = flags.real("before-seconds", 10, 0.5);
   o.after_s = flags.real("after-seconds", 2, 0.2);
@@ -792,7 +797,7 @@ void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigu
   if (from == node1()) c.restart_node1(kNeverCompact);
   ImpactRun run;
   run.capacity = measure_capacity(c, o);
-  run.rate = run.capacity * o.load_fraction;
+  run.rate = o.load_rate != 0 ? static_cast<double>(o.load_rate) : run.capacity * o.load_fraction;
   run.unthrottled_mb_per_s = unthrottled.stream_mb_per_s > 0 ? unthrottled.stream_mb_per_s : 2.0;
   run.bandwidth = o.bandwidth != 0 ? o.bandwidth
                                    : static_cast<std::uint64_t>(run.unthrottled_mb_per_s * 1e6 / 2);
