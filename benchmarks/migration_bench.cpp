@@ -8,6 +8,7 @@
 //                   [--client-window N]
 //                   [--compact-every N] [--load-fraction F | --load-writes-per-s N]
 //                   [--capacity-seconds S] [--before-seconds S] [--after-seconds S]
+//                   [--timeline-ms MS]
 //                   [--disk-probe-mib N] [--values random|letters] [--pin] [--quick]
 //
 // This process is node-1. It founds a one-node cluster (one shard,
@@ -83,6 +84,7 @@ struct Options {
   std::uint64_t load_rate = 0;  // writes/s; 0: load_fraction of the capacity
   double capacity_s = 0;
   double before_s = 0;
+  double timeline_s = 0.25;  // the impact timeline's window
   double after_s = 0;
   std::uint64_t disk_probe_mib = 0;
   ValueKind values = ValueKind::kRandomBytes;
@@ -111,6 +113,7 @@ Options parse_options(int argc, char** argv) {
                      "compact-every",
                      "load-fraction",
                      "load-writes-per-s",
+                     "timeline-ms",
                      "capacity-seconds",
                      "before-seconds",
                      "after-seconds",
@@ -144,6 +147,7 @@ Options parse_options(int argc, char** argv) {
   o.load_rate = flags.number("load-writes-per-s", 0, 0);
   o.capacity_s = flags.real("capacity-seconds", 5, 0.3);
   o.before_s = flags.real("before-seconds", 10, 0.5);
+  o.timeline_s = flags.real("timeline-ms", 250, 250) / 1e3;
   o.after_s = flags.real("after-seconds", 2, 0.2);
   o.disk_probe_mib = flags.number("disk-probe-mib", 256, 16);
   o.quick = flags.quick();
@@ -159,6 +163,7 @@ Options parse_options(int argc, char** argv) {
   o.role = flags.text("role", "");
   o.node_dir = flags.text("node-dir", "");
   o.join_address = flags.text("join-address", "");
+  if (!(o.timeline_s > 0)) Flags::usage_error("--timeline-ms must be above 0");
   if (o.keys == 0 || o.small_keys == 0 || o.value_bytes == 0 || o.small_value_bytes == 0 ||
       o.in_flight == 0 || o.client_window == 0) {
     Flags::usage_error("--keys, --small-keys, the value sizes and --in-flight must be above 0");
@@ -741,29 +746,29 @@ void print_impact(const Options& o, const ImpactRun& run, const MoveFigures& mov
       .print();
 }
 
-// Where in the move the tail sits: per 250 ms of scheduled time, from the
-// start of "before" to the end, the writes answered, their p50/p99/max and
-// the stage (stderr; `stage_at` holds when polling saw each stage begin).
+// Where in the move the tail sits: per window of scheduled time
+// (--timeline-ms, 250), from the start of "before" to the end, the writes
+// answered, their p50/p99/max and the stage (stderr; `stage_at` holds when
+// polling saw each stage begin).
 void print_timeline(std::vector<WriteClient::Answered> timeline, SteadyClock::time_point start,
-                    double before_s,
+                    double before_s, double window_s,
                     const std::vector<std::pair<SteadyClock::time_point, MigrationStage>>& stage_at) {
-  constexpr double kWindowS = 0.25;
-  std::map<long, std::vector<double>> windows;
+    std::map<long, std::vector<double>> windows;
   for (const WriteClient::Answered& a : timeline) {
     const double t = std::chrono::duration<double>(a.scheduled - start).count();
-    if (t >= -before_s) windows[static_cast<long>(std::floor(t / kWindowS))].push_back(a.ms);
+    if (t >= -before_s) windows[static_cast<long>(std::floor(t / window_s))].push_back(a.ms);
   }
   for (auto& [w, ms] : windows) {
     const SteadyClock::time_point at =
         start + std::chrono::duration_cast<SteadyClock::duration>(
-                    std::chrono::duration<double>(static_cast<double>(w) * kWindowS));
+                    std::chrono::duration<double>(static_cast<double>(w) * window_s));
     std::string_view stage = "before";
     for (const auto& [begun, s] : stage_at) {
       if (begun <= at) stage = migration_stage_name(s);
     }
     const bench::Summary sum = bench::summarize(ms);
     std::fprintf(stderr, "[timeline] %7.2f s %-9.*s %6zu writes  p50 %7.1f  p99 %7.1f  max %7.1f ms\n",
-                 static_cast<double>(w) * kWindowS, static_cast<int>(stage.size()), stage.data(),
+                 static_cast<double>(w) * window_s, static_cast<int>(stage.size()), stage.data(),
                  ms.size(), sum.median, sum.p99, sum.max);
   }
 }
@@ -848,7 +853,7 @@ void run_impact(Cluster& c, const Options& o, const NodeId& from, const MoveFigu
   client.drain(120);
   std::vector<WriteClient::Answered> timeline = client.take_timeline();
   BeforeDuring split = split_by_move(timeline, move_start, move_end);
-  print_timeline(std::move(timeline), move_start, o.before_s, stage_at);
+  print_timeline(std::move(timeline), move_start, o.before_s, o.timeline_s, stage_at);
   print_impact(o, run, moved, client, open_loop, std::move(split));
 }
 
