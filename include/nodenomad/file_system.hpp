@@ -47,6 +47,14 @@ class WritableFile {
   // meets a burst of them (RocksDB's bytes_per_sync). Durability still
   // takes sync(). The default does nothing.
   virtual Status start_writeback() { return Status::ok(); }
+  // Asks the OS to drop the bytes that the last sync() made durable from its
+  // page cache (Linux: posix_fadvise DONTNEED), for a large file nobody
+  // reads back soon: a restore's snapshot file is read again only at the
+  // next start. Its pages then go back to the allocator at once, and the
+  // next appends reuse them, instead of the file holding a page of memory
+  // per page written until memory runs short. Advisory: it changes no
+  // byte, and the default does nothing.
+  virtual void drop_synced() {}
   // Closes the handle; further calls fail. Destruction closes implicitly.
   virtual Status close() = 0;
   // Size of the file in bytes, counting bytes appended through this handle.
@@ -163,6 +171,7 @@ class WritableFileWrapper : public WritableFile {
   Status append(std::string_view data) override { return inner_->append(data); }
   Status sync() override { return inner_->sync(); }
   Status start_writeback() override { return inner_->start_writeback(); }
+  void drop_synced() override { inner_->drop_synced(); }
   Status close() override { return inner_->close(); }
   std::uint64_t size() const override { return inner_->size(); }
   const std::string& path() const override { return inner_->path(); }

@@ -56,7 +56,17 @@ class PosixWritableFile final : public WritableFile {
   Status sync() override {
     if (fd_ < 0) return Status::io_error(fmt::format("sync of closed file {}", path_));
     if (::fdatasync(fd_) != 0) return errno_status("fdatasync", path_, errno);
+    synced_ = size_;
     return Status::ok();
+  }
+
+  void drop_synced() override {
+    if (fd_ < 0 || synced_ <= dropped_) return;
+    // Only EBADF, EINVAL and ESPIPE can fail it, none of which a regular
+    // open file gives; and it is advice: a failure loses nothing.
+    (void)::posix_fadvise(fd_, static_cast<off_t>(dropped_),
+                          static_cast<off_t>(synced_ - dropped_), POSIX_FADV_DONTNEED);
+    dropped_ = synced_;
   }
 
   Status start_writeback() override {
@@ -88,6 +98,8 @@ class PosixWritableFile final : public WritableFile {
   int fd_;
   std::uint64_t size_;
   std::uint64_t written_back_ = 0;  // start_writeback() covered [0, written_back_)
+  std::uint64_t synced_ = 0;        // the last sync() covered [0, synced_)
+  std::uint64_t dropped_ = 0;       // drop_synced() covered [0, dropped_)
 };
 
 class PosixReadableFile final : public ReadableFile {

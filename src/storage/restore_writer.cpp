@@ -103,6 +103,9 @@ void RestoreFileWriter::write_out(std::string_view chunk) {
       synced = true;
       unsynced_bytes_ = 0;
       unflushed_bytes_ = 0;
+      // What is durable leaves the page cache, so that the next appends
+      // reuse its pages (WritableFile::drop_synced, docs/storage.md).
+      if (status.is_ok()) file_->drop_synced();
     } else if (options_.writeback_every_bytes > 0 &&
                unflushed_bytes_ >= options_.writeback_every_bytes) {
       // A failure here is a device error all the same: kept like a sync's.

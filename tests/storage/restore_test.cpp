@@ -399,12 +399,14 @@ class WritebackRecordingFile final : public WritableFile {
     }
     return Status::ok();
   }
+  void drop_synced() override { drops.push_back(syncs.empty() ? 0 : syncs.back()); }
   Status close() override { return Status::ok(); }
   std::uint64_t size() const override { return size_; }
   const std::string& path() const override { return path_; }
 
   std::vector<std::uint64_t> syncs;
   std::vector<std::uint64_t> writebacks;
+  std::vector<std::uint64_t> drops;  // the size at the last sync, at each drop
 
  private:
   int failing_;
@@ -432,6 +434,8 @@ TEST_CASE("the restore writer starts the writeback every few bytes between its s
   CHECK(file.syncs == std::vector<std::uint64_t>{5400, 10800});
   CHECK(file.writebacks ==
         std::vector<std::uint64_t>{1200, 2400, 3600, 4800, 6600, 7800, 9000, 10200, 12000});
+  // Each progressive sync lets the file's pages go, right after it.
+  CHECK(file.drops == file.syncs);
 }
 
 TEST_CASE("a failed writeback is kept like a failed sync", "[storage][restore]") {
