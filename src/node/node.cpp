@@ -315,6 +315,11 @@ void Node::Impl::start() {
 void Node::Impl::tick() {
   ++ticks_;
   for (auto& [group, replica] : groups_) replica->tick();
+  // What captures handed back to a shard that is no longer written to
+  // (StorageEngine::free_released_records; an applying shard frees them
+  // with its applies): at most 0.2 ms of the loop per tick.
+  constexpr std::size_t kReleasedPerTick = 256;
+  for (auto& [shard, engine] : storage_) engine->free_released_records(kReleasedPerTick);
   expire_requests();
   if (ticks_ % 10 == 0) log_bootstrap();
   coordinator_->tick();

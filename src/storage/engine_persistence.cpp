@@ -75,6 +75,12 @@ Status EngineCore::recover() {
     }
     NN_RETURN_IF_ERROR(remove_snapshots_except(fs_, options_.dir, newest));
   }
+  if (!standalone()) {
+    // The records that captures kept alive come back to the apply thread,
+    // which allocated them, to be freed a few per apply (apply(),
+    // free_released_records()).
+    state_->map().set_writer_frees(true);
+  }
   if (standalone()) {
     if (persistent_) NN_RETURN_IF_ERROR(replay_wal_into_state());
     next_index_ = state_->last_applied().next();
@@ -363,6 +369,7 @@ Status EngineCore::install_restored(std::unique_ptr<KvState> state,
     }
   }
   std::unique_ptr<KvState> old;
+  state->map().set_writer_frees(true);  // replicated mode: see recover()
   {
     std::unique_lock lock(*state_mu_);
     old = std::exchange(state_, std::move(state));

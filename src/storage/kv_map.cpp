@@ -1,6 +1,7 @@
 #include "storage/kv_map.hpp"
 
 #include <atomic>
+#include <limits>
 
 namespace nodenomad::storage {
 
@@ -19,6 +20,9 @@ class KvMap::Census {
  public:
   ~Census() {
     for (Record* record : parked_records_) record->release();  // none: the last graveyard took them
+    for (std::vector<Record*>& records : returned_) {
+      for (Record* record : records) record->release();  // none: the map freed them
+    }
   }
 
   std::size_t parked() {
@@ -45,6 +49,59 @@ class KvMap::Census {
     for (Record* record : records) record->release();
   }  // the parked tables are freed here, outside the lock
 
+  // Hands the records of a dying graveyard back to the map's writer, which
+  // frees them in steps (KvMap::free_returned), if the map asked for that
+  // and is alive; else leaves them to the caller. True if taken (then
+  // `records` is left empty).
+  bool take_back(std::vector<Record*>& records) {
+    if (records.empty()) return false;
+    std::lock_guard lock(mu_);
+    if (!writer_frees_) return false;
+    returned_count_.fetch_add(records.size(), std::memory_order_relaxed);
+    returned_.push_back(std::move(records));
+    records.clear();
+    return true;
+  }
+
+  // Frees up to `max` records handed back; the number still waiting.
+  std::size_t free_returned(std::size_t max) {
+    if (returned_count_.load(std::memory_order_relaxed) == 0) return 0;
+    std::vector<Record*> batch;
+    std::size_t left = 0;
+    {
+      std::lock_guard lock(mu_);
+      while (batch.size() < max && !returned_.empty()) {
+        std::vector<Record*>& front = returned_.front();
+        const std::size_t n = std::min(max - batch.size(), front.size());
+        batch.insert(batch.end(), front.end() - static_cast<std::ptrdiff_t>(n), front.end());
+        front.resize(front.size() - n);
+        if (front.empty()) returned_.erase(returned_.begin());
+      }
+      left = returned_count_.fetch_sub(batch.size(), std::memory_order_relaxed) - batch.size();
+    }
+    for (Record* record : batch) record->release();
+    return left;
+  }
+
+  std::size_t returned() const { return returned_count_.load(std::memory_order_relaxed); }
+
+  // Moves every record handed back out, each with its reference.
+  std::vector<Record*> take_returned() {
+    std::vector<Record*> all;
+    std::lock_guard lock(mu_);
+    for (std::vector<Record*>& records : returned_) all.insert(all.end(), records.begin(), records.end());
+    returned_.clear();
+    returned_count_.store(0, std::memory_order_relaxed);
+    return all;
+  }
+
+  // The map's choice (set_writer_frees); false also once the map is gone,
+  // so that later graveyards free their own records.
+  void set_writer_frees(bool on) {
+    std::lock_guard lock(mu_);
+    writer_frees_ = on;
+  }
+
   // Frees `record` (a reference the map gave up) now if no graveyard is
   // alive, else parks it for the last one. True if none is alive.
   bool dispose(Record* record) {
@@ -70,6 +127,9 @@ class KvMap::Census {
   std::uint64_t live_ = 0;                // guarded by mu_
   std::vector<Record*> parked_records_;   // guarded by mu_; one reference each
   std::vector<SlotSet> parked_tables_;    // guarded by mu_
+  bool writer_frees_ = false;             // guarded by mu_
+  std::vector<std::vector<Record*>> returned_;  // guarded by mu_; one reference each
+  std::atomic<std::size_t> returned_count_{0};  // their number (written under mu_)
 };
 
 // Keeps alive the records that left a map while a capture might still point
@@ -123,7 +183,9 @@ KvMap::Graveyard::~Graveyard() {
     next = std::move(after);      // frees the previous one here, with no chain left to recurse
   }
   next.reset();
-  for (Record* record : records_) record->release();
+  if (!census_->take_back(records_)) {
+    for (Record* record : records_) record->release();
+  }
   tables_.clear();
   if (graveyard_dying_hook_for_testing != nullptr) graveyard_dying_hook_for_testing();
   census_->graveyard_gone();  // last: after everything this graveyard freed
@@ -238,6 +300,10 @@ void KvMap::note_slot_change(Listing& listing, const Slot* slot, Record* old,
 
 KvMap::~KvMap() {
   finish_pending_listing();
+  if (census_ != nullptr) {
+    census_->set_writer_frees(false);  // graveyards dying later free their own
+    census_->free_returned(std::numeric_limits<std::size_t>::max());
+  }
   if (slots_.empty() || !graveyards_alive_) return;  // the members free the records
   by_expiry_.clear();
   retire_table();
@@ -380,6 +446,10 @@ std::vector<RecordRef> KvMap::take_all() {
   std::vector<RecordRef> records;
   records.reserve(slots_.size());
   for (const Slot& slot : slots_) records.push_back(std::move(slot.ref));
+  if (census_ != nullptr) {
+    // And those that captures handed back: the caller frees them all alike.
+    for (Record* record : census_->take_returned()) records.push_back(RecordRef::adopt(record));
+  }
   by_expiry_.clear();
   slots_.clear();
   bytes_ = 0;
@@ -411,6 +481,17 @@ std::size_t KvMap::parked_for_testing() const {
   return census_ == nullptr ? 0 : census_->parked();
 }
 
+void KvMap::set_writer_frees(bool on) {
+  writer_frees_ = on;
+  if (census_ != nullptr) census_->set_writer_frees(on);
+}
+
+std::size_t KvMap::free_returned(std::size_t max) {
+  return census_ == nullptr ? 0 : census_->free_returned(max);
+}
+
+std::size_t KvMap::returned() const { return census_ == nullptr ? 0 : census_->returned(); }
+
 std::size_t KvMap::newest_graveyard_size_for_testing() const {
   const std::shared_ptr<Graveyard> grave = newest_grave_.lock();
   return grave == nullptr ? 0 : grave->size();
@@ -420,7 +501,10 @@ KvMap::Capture KvMap::capture(std::size_t list_at_once) const {
   Capture captured;
   std::lock_guard lock(capture_mu_);
   finish_pending_listing();  // one pending listing at a time
-  if (census_ == nullptr) census_ = std::make_shared<Census>();
+  if (census_ == nullptr) {
+    census_ = std::make_shared<Census>();
+    census_->set_writer_frees(writer_frees_);
+  }
   graveyards_alive_ = true;
   std::shared_ptr<Graveyard> grave = newest_grave_.lock();
   if (grave == nullptr || !grave->empty()) {

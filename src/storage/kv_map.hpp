@@ -213,7 +213,7 @@ class KvMap {
   }
   // Moves every record out (the map is left empty), for a map that was never
   // captured or whose captures are gone: a staging map handing its records
-  // to another.
+  // to another. Those handed back by captures (set_writer_frees) come too.
   std::vector<RecordRef> take_all();
   // Whether a capture (or a snapshot stream's) still shares the records:
   // take_all() is then not allowed.
@@ -248,6 +248,21 @@ class KvMap {
       if (keep(static_cast<std::uint64_t>(slot.hash))) out.push_back(slot.ref.get());
     }
   }
+
+  // Who frees the records that a capture kept alive once the last capture
+  // that needs them is gone. Off (the default): the thread that drops that
+  // capture, at once. On: they are handed back to the map, and its writer
+  // frees them in steps with free_returned(). Why: the writer allocated
+  // them, so with glibc they belong to its arena; another thread freeing a
+  // few hundred thousand of them takes that arena's lock for each, and the
+  // writer, allocating meanwhile, waits for it (docs/storage.md, "Records
+  // handed back"). The map's destruction frees what is still waiting, and
+  // turns the hand-back off for the graveyards that die after it.
+  void set_writer_frees(bool on);
+  // Frees up to `max` records handed back (any thread may call it, but the
+  // writer is the one meant to); the number still waiting.
+  std::size_t free_returned(std::size_t max);
+  std::size_t returned() const;
 
   // Tests only: the capture epoch (set it to reach the wraparound); the
   // records and tables kept in the newest graveyard (0 if none is alive);
@@ -307,6 +322,7 @@ class KvMap {
   mutable std::weak_ptr<Graveyard> newest_grave_;
   // Counts the map's graveyards (created by the first capture).
   mutable std::shared_ptr<Census> census_;
+  bool writer_frees_ = false;  // set_writer_frees()
   // False until a capture is taken, and again once the census has seen
   // every graveyard gone: then records leave the map straight to free().
   mutable bool graveyards_alive_ = false;

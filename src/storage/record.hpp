@@ -59,6 +59,7 @@ class Record {
   void set_map_epoch(std::uint32_t epoch) const { map_epoch_ = epoch; }
 
   void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint32_t refs_for_testing() const { return refs_.load(std::memory_order_relaxed); }
   void release() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       this->~Record();

@@ -219,6 +219,10 @@ Result<std::shared_ptr<const StateCapture>> StorageEngine::capture() const {
   return core_->capture();
 }
 
+std::size_t StorageEngine::free_released_records(std::size_t max) {
+  return core_->free_released_records(max);
+}
+
 std::unique_ptr<StateRemains> StorageEngine::take_state() { return core_->take_state(); }
 
 StateRemains::StateRemains(std::unique_ptr<Records> records) : records_(std::move(records)) {}
