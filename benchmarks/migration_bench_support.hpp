@@ -154,18 +154,31 @@ class NodeHost {
     host->transport_ = std::make_unique<net::AsioTransport>(host->io_, t);
     options.transport = host->transport_.get();
     options.loop = &host->loop_;
-    Result<std::unique_ptr<Node>> node = Node::open(std::move(options));
-    if (!node.is_ok()) return node.status();
-    host->node_ = std::move(node).value();
-    host->probe_ = std::make_unique<LoopStallProbe>(host->io_);
-    std::promise<pid_t> tid;
-    std::future<pid_t> tid_future = tid.get_future();
-    host->thread_ = std::thread([h = host.get(), &tid] {
+    // The node opens on its loop's thread, as nodenomad-node's does (it runs
+    // the loop on the thread that opened the node): the records it loads
+    // are then allocated in the arena of the thread that later frees them
+    // when they are overwritten. Opened here, they were in this thread's
+    // arena, and every overwrite's free took that arena's lock against
+    // this thread's own allocations (the bench's polling).
+    std::promise<Status> opened;
+    std::future<Status> opened_future = opened.get_future();
+    host->thread_ = std::thread([h = host.get(), &options, &opened] {
       ::pthread_setname_np(::pthread_self(), "nn-loop");
-      tid.set_value(current_tid());
+      h->loop_tid_ = current_tid();
+      Result<std::unique_ptr<Node>> node = Node::open(std::move(options));
+      if (!node.is_ok()) {
+        opened.set_value(node.status());
+        return;
+      }
+      h->node_ = std::move(node).value();
+      h->probe_ = std::make_unique<LoopStallProbe>(h->io_);
+      opened.set_value(Status::ok());
       h->io_.run();
     });
-    host->loop_tid_ = tid_future.get();
+    if (Status status = opened_future.get(); !status.ok()) {
+      host->thread_.join();
+      return status;
+    }
     return host;
   }
 
