@@ -250,9 +250,9 @@ Result<std::string> EngineCore::apply(LogIndex index, std::string_view command) 
     state_->set_last_applied(index);
     if (command.empty()) return std::string();  // the leader's no-op entry
     Result<KvCommand> decoded = decode_kv_command(command);
-    // A few of the records that captures handed back (KvMap::set_writer_frees)
-    // are freed with every apply: twice the write rate, so that a stream's
-    // worth of them goes in seconds for a few percent of this thread.
+    // One of the records that captures handed back (KvMap::set_writer_frees)
+    // is freed with every apply: at the write rate, a stream's worth of
+    // them goes in seconds for a few percent of this thread.
     state_->map().free_returned(kReleasedPerApply);
     if (decoded.is_ok()) {
       result = state_->apply(*decoded);
@@ -286,7 +286,7 @@ std::shared_ptr<const StateCapture> EngineCore::capture() const {
 }
 
 std::size_t EngineCore::free_released_records(std::size_t max) {
-  std::shared_lock lock(*state_mu_);  // keeps state_ from being replaced meanwhile
+  std::unique_lock lock(*state_mu_);  // the map's writer's work
   return state_->map().free_returned(max);
 }
 

@@ -1,7 +1,6 @@
 #include "storage/kv_map.hpp"
 
 #include <atomic>
-#include <limits>
 
 namespace nodenomad::storage {
 
@@ -61,26 +60,6 @@ class KvMap::Census {
     returned_.push_back(std::move(records));
     records.clear();
     return true;
-  }
-
-  // Frees up to `max` records handed back; the number still waiting.
-  std::size_t free_returned(std::size_t max) {
-    if (returned_count_.load(std::memory_order_relaxed) == 0) return 0;
-    std::vector<Record*> batch;
-    std::size_t left = 0;
-    {
-      std::lock_guard lock(mu_);
-      while (batch.size() < max && !returned_.empty()) {
-        std::vector<Record*>& front = returned_.front();
-        const std::size_t n = std::min(max - batch.size(), front.size());
-        batch.insert(batch.end(), front.end() - static_cast<std::ptrdiff_t>(n), front.end());
-        front.resize(front.size() - n);
-        if (front.empty()) returned_.erase(returned_.begin());
-      }
-      left = returned_count_.fetch_sub(batch.size(), std::memory_order_relaxed) - batch.size();
-    }
-    for (Record* record : batch) record->release();
-    return left;
   }
 
   std::size_t returned() const { return returned_count_.load(std::memory_order_relaxed); }
@@ -302,8 +281,9 @@ KvMap::~KvMap() {
   finish_pending_listing();
   if (census_ != nullptr) {
     census_->set_writer_frees(false);  // graveyards dying later free their own
-    census_->free_returned(std::numeric_limits<std::size_t>::max());
+    for (Record* record : census_->take_returned()) record->release();
   }
+  for (Record* record : to_free_) record->release();
   if (slots_.empty() || !graveyards_alive_) return;  // the members free the records
   by_expiry_.clear();
   retire_table();
@@ -450,6 +430,8 @@ std::vector<RecordRef> KvMap::take_all() {
     // And those that captures handed back: the caller frees them all alike.
     for (Record* record : census_->take_returned()) records.push_back(RecordRef::adopt(record));
   }
+  for (Record* record : to_free_) records.push_back(RecordRef::adopt(record));
+  to_free_.clear();
   by_expiry_.clear();
   slots_.clear();
   bytes_ = 0;
@@ -487,10 +469,20 @@ void KvMap::set_writer_frees(bool on) {
 }
 
 std::size_t KvMap::free_returned(std::size_t max) {
-  return census_ == nullptr ? 0 : census_->free_returned(max);
+  if (census_ == nullptr) return 0;
+  // Takes the census's lock only to empty it: then up to `max` at a time
+  // from the writer's own list, with no lock (an apply frees one or two).
+  if (to_free_.empty() && census_->returned() != 0) to_free_ = census_->take_returned();
+  for (std::size_t n = std::min(max, to_free_.size()); n > 0; --n) {
+    to_free_.back()->release();
+    to_free_.pop_back();
+  }
+  return returned();
 }
 
-std::size_t KvMap::returned() const { return census_ == nullptr ? 0 : census_->returned(); }
+std::size_t KvMap::returned() const {
+  return census_ == nullptr ? 0 : to_free_.size() + census_->returned();
+}
 
 std::size_t KvMap::newest_graveyard_size_for_testing() const {
   const std::shared_ptr<Graveyard> grave = newest_grave_.lock();

@@ -259,8 +259,8 @@ class KvMap {
   // handed back"). The map's destruction frees what is still waiting, and
   // turns the hand-back off for the graveyards that die after it.
   void set_writer_frees(bool on);
-  // Frees up to `max` records handed back (any thread may call it, but the
-  // writer is the one meant to); the number still waiting.
+  // Frees up to `max` records handed back; the number still waiting. The
+  // writer's (exclusive access).
   std::size_t free_returned(std::size_t max);
   std::size_t returned() const;
 
@@ -323,6 +323,9 @@ class KvMap {
   // Counts the map's graveyards (created by the first capture).
   mutable std::shared_ptr<Census> census_;
   bool writer_frees_ = false;  // set_writer_frees()
+  // Records handed back, taken from the census a batch at a time, that
+  // free_returned() has not freed yet (one reference each).
+  std::vector<Record*> to_free_;
   // False until a capture is taken, and again once the census has seen
   // every graveyard gone: then records leave the map straight to free().
   mutable bool graveyards_alive_ = false;

@@ -556,7 +556,7 @@ TEST_CASE("take_state hands the records out to be freed in slices, unless a capt
   engine.reset();  // an emptied engine closes as any other
 }
 
-TEST_CASE("a replicated engine frees what captures kept two per apply, or when asked",
+TEST_CASE("a replicated engine frees what captures kept one per apply, or when asked",
           "[storage][capture]") {
   auto engine = open_replicated();
   for (int i = 0; i < 200; ++i) {
@@ -575,8 +575,8 @@ TEST_CASE("a replicated engine frees what captures kept two per apply, or when a
   for (int i = 0; i < 10; ++i) {
     apply_next(*engine, set_command("other-" + std::to_string(i), "v", kT0));
   }
-  CHECK(engine->free_released_records(0) == 100 - 10 * 2);
-  CHECK(engine->free_released_records(50) == 30);
+  CHECK(engine->free_released_records(0) == 100 - 10);
+  CHECK(engine->free_released_records(50) == 40);
   CHECK(engine->free_released_records(50) == 0);
   CHECK(engine->stats().keys == 210);
 }

@@ -276,15 +276,15 @@ class StorageEngine final : public StateMachine {
   // Replicated mode: the records that a capture (or a snapshot stream) kept
   // alive, because they were overwritten or removed while it lived, are
   // handed back to the engine when the last capture needing them is gone,
-  // and freed on the thread that applies: two with every apply(), and up to
+  // and freed on the thread that applies: one with every apply(), and up to
   // `max` here. Why: that thread allocated them, and a few hundred thousand
   // frees from the thread that dropped the capture took the allocator's
   // lock against its own allocations (the writes stalled for 0.2-0.4 s at
   // the end of a shard's snapshot stream). A host calls this on the apply
   // thread when it is idle (a node: every tick), so that an engine no
-  // longer written to frees them too. Returns how many still wait. Any
-  // thread; 0 at once when none waits. Standalone mode: none ever waits
-  // (the thread dropping a capture frees them).
+  // longer written to frees them too. Returns how many still wait. Takes
+  // the state lock exclusively, like apply(). Standalone mode: none ever
+  // waits (the thread dropping a capture frees them).
   std::size_t free_released_records(std::size_t max);
   // For a host dropping this engine (a node whose shard migrated away):
   // moves every record out and leaves the state empty, so that the caller
