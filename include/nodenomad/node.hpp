@@ -222,8 +222,10 @@ class Node final : public ClientApi {
   // replica last applied it. Any thread.
   std::shared_ptr<const ClusterMetadata> metadata() const;
   // The digest of this node's replica of `shard` at its applied index
-  // (tests, checkers), computed on the background thread. kNotFound when
-  // the shard is not hosted here.
+  // (tests, checkers): the one the engine keeps, which Verify compares,
+  // checked against one recomputed from the records on the background
+  // thread (kCorruption if they differ). kNotFound when the shard is not
+  // hosted here.
   void shard_digest(ShardId shard, std::function<void(Result<ShardDigest>)> done);
 
   class Impl;

@@ -6,7 +6,6 @@
 // migration_coordinator.cpp.
 #include <fmt/format.h>
 
-#include "node/cpu_slicer.hpp"
 #include "node/migration_coordinator.hpp"
 #include "node/migration_support.hpp"
 #include "node/node_impl.hpp"
@@ -85,10 +84,19 @@ void Node::Impl::digest_replica(ShardId shard, std::function<void(Result<ShardDi
   }
   Result<std::shared_ptr<const StateCapture>> capture = it->second->capture();
   if (!capture.is_ok()) return done(capture.status());
+  // For tests and checkers: the digest the engine keeps (what Verify
+  // compares), checked against one recomputed from the records, off the loop.
   std::weak_ptr<Impl> weak = weak_from_this();
-  const bool on_thread = !worker_.runs_inline();
-  worker_.submit([weak, on_thread, capture = *capture, done = std::move(done)]() mutable {
-    ShardDigest digest = node::background_digest(*capture, on_thread);
+  worker_.submit([weak, shard, capture = *capture, done = std::move(done)]() mutable {
+    Result<ShardDigest> digest = capture->digest();
+    const ShardDigest scanned = capture->scan_digest();
+    if (scanned != digest.value()) {
+      digest = Status::corruption(fmt::format(
+          "shard {}: the digest kept (root {:016x}, {} keys) differs from the records' "
+          "(root {:016x}, {} keys) at index {}",
+          shard.value(), digest->root(), digest->keys, scanned.root(), scanned.keys,
+          scanned.index.value()));
+    }
     if (auto self = weak.lock()) {
       self->post([digest = std::move(digest), done = std::move(done)](Impl&) mutable {
         done(std::move(digest));

@@ -3,7 +3,6 @@
 // leader and replaced on the target. No promotion without a match.
 #include <fmt/format.h>
 
-#include "node/cpu_slicer.hpp"
 #include "node/migration_support.hpp"
 #include "node/node_impl.hpp"
 #include "nodenomad/logging.hpp"
@@ -99,8 +98,7 @@ void Node::Impl::start_verify(node::GroupReplica& replica, VerifySession& v) {
     v.note = "could not log the verify marker";
     return;
   }
-  std::weak_ptr<Impl> weak = weak_from_this();
-  replica.when_applied(index, [this, weak, shard, op_id, index](bool exact) {
+  replica.when_applied(index, [this, shard, op_id, index](bool exact) {
     auto it = verify_sessions_.find(shard);
     if (it == verify_sessions_.end() || it->second->op_id != op_id || it->second->index != index) {
       return;
@@ -110,26 +108,15 @@ void Node::Impl::start_verify(node::GroupReplica& replica, VerifySession& v) {
       s.phase = VerifySession::Phase::kIdle;
       return;
     }
+    // The capture is for a repair (its buckets at this index); the digest
+    // is the engine's kept sums, O(1).
     Result<std::shared_ptr<const StateCapture>> capture = storage_.at(shard)->capture();
     if (!capture.is_ok()) {
       s.phase = VerifySession::Phase::kIdle;
       return;
     }
     s.capture = *capture;
-    const bool on_thread = !worker_.runs_inline();
-    worker_.submit([weak, on_thread, shard, op_id, index, capture = *capture] {
-      ShardDigest digest = node::background_digest(*capture, on_thread);
-      if (auto self = weak.lock()) {
-        self->post([shard, op_id, index, digest = std::move(digest)](Impl& impl) {
-          auto at = impl.verify_sessions_.find(shard);
-          if (at == impl.verify_sessions_.end() || at->second->op_id != op_id ||
-              at->second->index != index) {
-            return;
-          }
-          at->second->leader_digest = digest;
-        });
-      }
-    });
+    s.leader_digest = s.capture->digest();
   });
 }
 
@@ -288,28 +275,9 @@ void Node::Impl::digest_target(ShardId shard) {
     options_.before_verify_digest_for_testing(shard, it->second->index, it->second->round,
                                               *storage_.at(shard));
   }
-  Result<std::shared_ptr<const StateCapture>> capture = storage_.at(shard)->capture();
-  if (!capture.is_ok()) {
-    it->second->aborted = true;
-    return;
-  }
-  std::weak_ptr<Impl> weak = weak_from_this();
-  const std::string op_id = it->second->op_id;
-  const std::uint32_t round = it->second->round;
-  const bool on_thread = !worker_.runs_inline();
-  worker_.submit([weak, on_thread, shard, op_id, round, capture = *capture] {
-    std::string digest = encode_shard_digest(node::background_digest(*capture, on_thread));
-    if (auto self = weak.lock()) {
-      self->post([shard, op_id, round, digest = std::move(digest)](Impl& impl) {
-        auto at = impl.target_sessions_.find(shard);
-        if (at == impl.target_sessions_.end() || !at->second || at->second->op_id != op_id ||
-            at->second->round != round) {
-          return;
-        }
-        at->second->digest = digest;
-      });
-    }
-  });
+  // O(1): the engine keeps the digest's sums. Held at the index, so this
+  // is the state at it.
+  it->second->digest = encode_shard_digest(storage_.at(shard)->digest());
 }
 
 }  // namespace nodenomad

@@ -285,6 +285,11 @@ std::shared_ptr<const StateCapture> EngineCore::capture() const {
   return std::shared_ptr<const StateCapture>(new StateCapture(std::move(captured)));
 }
 
+ShardDigest EngineCore::digest() const {
+  std::shared_lock lock(*state_mu_);
+  return kept_digest(*state_);
+}
+
 std::size_t EngineCore::free_released_records(std::size_t max) {
   std::unique_lock lock(*state_mu_);  // the map's writer's work
   return state_->map().free_returned(max);

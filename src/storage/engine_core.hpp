@@ -83,6 +83,7 @@ class EngineCore {
 
   // Digests and bucket repair (storage_engine.hpp says the contracts).
   std::shared_ptr<const StateCapture> capture() const;
+  ShardDigest digest() const;
   // Records handed back by captures, freed with each apply (replicated mode).
   static constexpr std::size_t kReleasedPerApply = 1;
   std::size_t free_released_records(std::size_t max);

@@ -298,13 +298,17 @@ void KvMap::retire_table() {
   slots_ = SlotSet();
 }
 
-void KvMap::index_added(const Record& record) {
+void KvMap::index_added(const Record& record, std::uint64_t key_hash) {
   bytes_ += record.footprint();
+  sums_.buckets[key_hash >> 56] += record.digest_term();  // wraps: sums are mod 2^64
+  sums_.bytes += record.key().size() + record.value().size();
   if (record.has_expiry()) by_expiry_.insert(&record);
 }
 
-void KvMap::index_removed(const Record& record) {
+void KvMap::index_removed(const Record& record, std::uint64_t key_hash) {
   bytes_ -= record.footprint();
+  sums_.buckets[key_hash >> 56] -= record.digest_term();
+  sums_.bytes -= record.key().size() + record.value().size();
   if (record.has_expiry()) {
     const std::size_t erased = by_expiry_.erase(&record);
     NN_ASSERT(erased == 1, "a record with an expiry was missing from the expiry index");
@@ -338,8 +342,8 @@ void KvMap::put(const Spot& spot, RecordRef record) {
   // Old out before new in: the expiry index compares (expiry, key), so an
   // old and a new record with the same expiry are "equal" there.
   if (spot.found_) {
-    index_removed(*spot.it_->ref);
-    index_added(*record);
+    index_removed(*spot.it_->ref, spot.key_.hash);
+    index_added(*record, spot.key_.hash);
     Record* old = spot.it_->ref.detach();
     spot.it_->ref = std::move(record);
     if (std::shared_ptr<Listing> listing = pending_listing()) {
@@ -349,7 +353,7 @@ void KvMap::put(const Spot& spot, RecordRef record) {
     retire(old);
     return;
   }
-  index_added(*record);
+  index_added(*record, spot.key_.hash);
   if (std::shared_ptr<Listing> listing = pending_listing()) {
     if (slots_.size() >= slots_.max_load()) {  // this insert rehashes: slots move
       finish_pending_listing();
@@ -383,13 +387,13 @@ bool KvMap::insert_new(RecordRef record) {
   const auto [at, inserted] = slots_.insert(Slot{std::move(record), hash});
   if (!inserted) return false;
   if (listing != nullptr) note_slot_change(*listing, &*at, nullptr, added);
-  index_added(*added);
+  index_added(*added, hash);
   return true;
 }
 
 bool KvMap::erase(const Spot& spot) {
   if (!spot.found_) return false;
-  index_removed(*spot.it_->ref);
+  index_removed(*spot.it_->ref, spot.key_.hash);
   Record* old = spot.it_->ref.detach();
   if (std::shared_ptr<Listing> listing = pending_listing()) {
     std::lock_guard lock(listing->mu);
@@ -413,6 +417,7 @@ void KvMap::clear() {
   finish_pending_listing();
   by_expiry_.clear();
   bytes_ = 0;
+  sums_ = DigestSums();
   if (slots_.empty() || !graveyards_alive_) {
     slots_.clear();
     return;
@@ -435,6 +440,7 @@ std::vector<RecordRef> KvMap::take_all() {
   by_expiry_.clear();
   slots_.clear();
   bytes_ = 0;
+  sums_ = DigestSums();
   return records;
 }
 

@@ -56,6 +56,16 @@
 // use). The walk reads slots only, never a record, as before. At most one
 // capture is pending per map.
 //
+// Digest. The map keeps its shard digest's bucket sums (shard_digest.hpp)
+// up to date: a record entering adds its digest term (computed when the
+// record was built, record.hpp) to the bucket of its key's hash, which the
+// slot has anyway; a record leaving subtracts it. So a digest is a copy of
+// 256 sums taken with a capture (O(1)), not a pass over every record: a
+// migration's Verify used to read the whole shard on both nodes for 1-1.5 s
+// (docs/migration.md). The sums are a function of the map's contents alone,
+// as a recomputation from the records would be (tests compare the two after
+// random histories); they cost one addition per record in and out.
+//
 // Thread safety: none for the map itself; the engine guards a KvMap with its
 // state lock (reads, capture() and Capture::step() shared, everything else
 // exclusive).
@@ -64,6 +74,7 @@
 // thread, while the map changes and after it is destroyed.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -219,6 +230,14 @@ class KvMap {
   // take_all() is then not allowed.
   bool capture_alive() const { return graveyards_alive_ && !newest_grave_.expired(); }
 
+  // The digest's sums over the records in the map (above, "Digest").
+  struct DigestSums {
+    std::array<std::uint64_t, 256> buckets{};  // kDigestBuckets, by the key hash's top byte
+    std::uint64_t bytes = 0;                   // key and value bytes
+    bool operator==(const DigestSums&) const = default;
+  };
+  const DigestSums& digest_sums() const { return sums_; }
+
   std::size_t size() const { return slots_.size(); }
   // Bytes of keys, values and record headers held (not counting the table).
   std::uint64_t bytes() const { return bytes_; }
@@ -285,8 +304,9 @@ class KvMap {
     }
   };
 
-  void index_added(const Record& record);
-  void index_removed(const Record& record);
+  // `key_hash`: the record's key's XXH3_64 (its slot's hash).
+  void index_added(const Record& record, std::uint64_t key_hash);
+  void index_removed(const Record& record, std::uint64_t key_hash);
   // A record enters the map: stamped with the current epoch.
   const Record* admit(const RecordRef& record) const;
   // A record that left the map (its reference now owned by the caller):
@@ -313,6 +333,7 @@ class KvMap {
   SlotSet slots_;
   std::set<const Record*, ExpiryLess> by_expiry_;
   std::uint64_t bytes_ = 0;
+  DigestSums sums_;
 
   // Capture bookkeeping. capture() changes these under shared access, so
   // it holds capture_mu_; every other member function has exclusive access.

@@ -11,10 +11,15 @@
 // Memory layout: one allocation per record, the fixed fields followed by the
 // key bytes and then the value bytes.
 //
-//   +------+-----------+-----------------+-----------+---------+-----------+-----+-------+
-//   | refs | key_bytes | value_bytes:31  | map_epoch | version | expiry_ms | key | value |
-//   | u32  | u32       | has_expiry:1    | u32       | u64     | i64       |     |       |
-//   +------+-----------+-----------------+-----------+---------+-----------+-----+-------+
+//   +------+-----------+----------------+-----------+---------+-----------+-------------+-----+-------+
+//   | refs | key_bytes | value_bytes:31 | map_epoch | version | expiry_ms | digest_term | key | value |
+//   | u32  | u32       | has_expiry:1   | u32       | u64     | i64       | u64         |     |       |
+//   +------+-----------+----------------+-----------+---------+-----------+-------------+-----+-------+
+//
+// digest_term is the record's term in its shard digest bucket's sum
+// (digest_term.hpp), computed once when the record is built, so that the map
+// can add it when the record enters and subtract it when it leaves without
+// reading the value again (kv_map.hpp, "Digest").
 //
 // Thread safety: the fields are written only by create(), except map_epoch,
 // which belongs to the KvMap holding the record and is read and written only
@@ -30,6 +35,7 @@
 #include <utility>
 
 #include "nodenomad/assert.hpp"
+#include "storage/digest_term.hpp"
 
 namespace nodenomad::storage {
 
@@ -48,6 +54,8 @@ class Record {
   std::uint64_t version() const { return version_; }
   bool has_expiry() const { return has_expiry_ != 0; }
   std::int64_t expiry_ms() const { return expiry_ms_; }
+  // The record's term in its digest bucket's sum (digest_term.hpp).
+  std::uint64_t digest_term() const { return digest_term_; }
   // Expired at `now_ms`: an expiry at or before now hides the key.
   bool expired_at(std::int64_t now_ms) const { return has_expiry() && expiry_ms_ <= now_ms; }
   // Bytes this record accounts for in the engine's statistics.
@@ -81,7 +89,8 @@ class Record {
         value_bytes_(static_cast<std::uint32_t>(value.size())),
         has_expiry_(has_expiry ? 1 : 0),
         version_(version),
-        expiry_ms_(has_expiry ? expiry_ms : 0) {
+        expiry_ms_(has_expiry ? expiry_ms : 0),
+        digest_term_(storage::digest_term(key_hash_of(key), value, version, has_expiry, expiry_ms)) {
     NN_ASSERT(key.size() <= UINT32_MAX && value.size() <= kMaxValueBytes, "record too large");
     char* out = const_cast<char*>(data());
     if (!key.empty()) std::char_traits<char>::copy(out, key.data(), key.size());
@@ -100,9 +109,10 @@ class Record {
   mutable std::uint32_t map_epoch_ = 0;
   std::uint64_t version_;
   std::int64_t expiry_ms_;
+  std::uint64_t digest_term_;
 };
 
-static_assert(sizeof(Record) == 32, "the record header is drawn as 32 bytes");
+static_assert(sizeof(Record) == 40, "the record header is drawn as 40 bytes");
 
 // An owning reference to a Record (an intrusive shared pointer).
 class RecordRef {

@@ -2,11 +2,14 @@
 // StateCapture: a capture's digest and its bucket exports.
 #include "nodenomad/storage/shard_digest.hpp"
 
+#include <tuple>
+
 #include <fmt/format.h>
 #include <xxhash.h>
 
 #include "nodenomad/storage/storage_engine.hpp"
 #include "storage/byte_codec.hpp"
+#include "storage/digest_term.hpp"
 #include "storage/kv_state.hpp"
 #include "storage/snapshot.hpp"
 
@@ -22,23 +25,15 @@ static_assert(digest_bucket_of_hash(~std::uint64_t{0}) == kDigestBuckets - 1,
 constexpr std::uint64_t kRootSeed = 0x4e4e53442d726f6fULL;  // "NNSD-roo"
 constexpr std::uint32_t kDigestMagic = 0x44534e4eu;           // "NNSD" in little endian
 constexpr std::uint16_t kDigestFormat = 1;
-constexpr std::size_t kRecordMetaBytes = 8 + 1 + 8;
 
-// How far ahead of the digest loop a record's first cache line is
-// prefetched. The loop is bound by one cache miss per record (the records
-// are scattered over the heap); prefetching lets those misses overlap.
+// The map keeps one sum per bucket, indexed by the key hash's top byte.
+static_assert(std::tuple_size_v<decltype(storage::KvMap::DigestSums::buckets)> == kDigestBuckets,
+              "the map keeps one sum per digest bucket");
+
+// How far ahead of the scan a record's first cache line is prefetched. The
+// loop is bound by one cache miss per record (the records are scattered over
+// the heap); prefetching lets those misses overlap.
 constexpr std::size_t kDigestPrefetchRecords = 8;
-
-std::uint64_t record_hash(std::uint64_t key_hash, std::string_view value, std::uint64_t version,
-                          bool has_expiry, std::int64_t expiry_ms) {
-  char meta[kRecordMetaBytes];
-  for (int i = 0; i < 8; ++i) meta[i] = static_cast<char>((version >> (8 * i)) & 0xff);
-  meta[8] = static_cast<char>(has_expiry ? 1 : 0);
-  const auto expiry = static_cast<std::uint64_t>(has_expiry ? expiry_ms : 0);
-  for (int i = 0; i < 8; ++i) meta[9 + i] = static_cast<char>((expiry >> (8 * i)) & 0xff);
-  const std::uint64_t meta_hash = XXH3_64bits_withSeed(meta, sizeof(meta), key_hash);
-  return XXH3_64bits_withSeed(value.data(), value.size(), meta_hash);
-}
 
 Status corrupt_digest(std::string_view what, std::size_t offset) {
   return Status::corruption(fmt::format("shard digest: {} at offset {}", what, offset));
@@ -52,8 +47,8 @@ std::uint32_t digest_bucket(std::string_view key) {
 
 std::uint64_t digest_record_hash(std::string_view key, std::string_view value,
                                  std::uint64_t version, std::optional<WallTime> expiry) {
-  return record_hash(XXH3_64bits(key.data(), key.size()), value, version, expiry.has_value(),
-                     expiry ? storage::to_ms(*expiry) : 0);
+  return storage::digest_term(storage::key_hash_of(key), value, version, expiry.has_value(),
+                              expiry ? storage::to_ms(*expiry) : 0);
 }
 
 std::uint64_t ShardDigest::root() const {
@@ -139,6 +134,21 @@ Result<ShardDigest> decode_shard_digest(std::string_view bytes) {
   return d;
 }
 
+namespace storage {
+
+ShardDigest kept_digest(const KvState& state) {
+  const KvMap::DigestSums& sums = state.map().digest_sums();
+  ShardDigest d;
+  d.index = state.last_applied();
+  d.version_floor = state.version_floor();
+  d.keys = state.map().size();
+  d.bytes = sums.bytes;
+  d.buckets = sums.buckets;
+  return d;
+}
+
+}  // namespace storage
+
 // --- StateCapture ---------------------------------------------------------------
 
 StateCapture::StateCapture(std::shared_ptr<const storage::CapturedState> captured)
@@ -150,7 +160,9 @@ LogIndex StateCapture::index() const { return captured_->index; }
 std::uint64_t StateCapture::keys() const { return captured_->capture.size(); }
 std::uint64_t StateCapture::version_floor() const { return captured_->version_floor; }
 
-ShardDigest StateCapture::digest(const std::function<void()>& between_slices) const {
+ShardDigest StateCapture::digest() const { return captured_->digest; }
+
+ShardDigest StateCapture::scan_digest() const {
   ShardDigest d;
   d.index = captured_->index;
   d.version_floor = captured_->version_floor;
@@ -158,12 +170,12 @@ ShardDigest StateCapture::digest(const std::function<void()>& between_slices) co
   const std::size_t n = records.size();
   for (std::size_t i = 0; i < n; ++i) {
     if (i + kDigestPrefetchRecords < n) __builtin_prefetch(records[i + kDigestPrefetchRecords]);
-    if (between_slices && i != 0 && i % kDigestSliceRecords == 0) between_slices();
     const storage::Record& r = *records[i];
     const std::string_view key = r.key();
-    const std::uint64_t key_hash = XXH3_64bits(key.data(), key.size());
+    const std::uint64_t key_hash = storage::key_hash_of(key);
+    // Recomputed from the bytes, not read from the record's digest_term.
     d.buckets[digest_bucket_of_hash(key_hash)] +=
-        record_hash(key_hash, r.value(), r.version(), r.has_expiry(), r.expiry_ms());
+        storage::digest_term(key_hash, r.value(), r.version(), r.has_expiry(), r.expiry_ms());
     d.bytes += key.size() + r.value().size();
   }
   d.keys = n;

@@ -66,6 +66,7 @@ std::shared_ptr<const CapturedState> capture_state(const KvState& state,
   auto captured = std::make_shared<CapturedState>();
   captured->index = state.last_applied();
   captured->version_floor = state.version_floor();
+  captured->digest = kept_digest(state);
   captured->capture = state.map().capture(lock == nullptr ? SIZE_MAX : KvMap::kListAtOnce);
   if (!captured->capture.listed()) captured->lock = std::move(lock);
   return captured;

@@ -40,6 +40,8 @@ struct CapturedState {
   LogIndex index;
   std::uint64_t version_floor = 0;
   KvMap::Capture capture;
+  // The state's digest, from the sums the map keeps (kv_map.hpp, "Digest").
+  ShardDigest digest;
   // The engine's state lock, under which a large capture is listed in steps
   // (kv_map.hpp); null if it was listed at once.
   std::shared_ptr<StateLock> lock;
@@ -51,6 +53,10 @@ struct CapturedState {
   const std::vector<const Record*>& records() const;
   static constexpr std::size_t kListStepSlots = 16384;
 };
+
+// The digest of `state` at its last applied index, from the sums its map
+// keeps (kv_map.hpp, "Digest"): O(1). Same precondition as capture_state.
+ShardDigest kept_digest(const KvState& state);
 
 // Precondition: the caller holds `state` still (`lock`, shared or
 // exclusive). A null lock: the capture is listed at once.

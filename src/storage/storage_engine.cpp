@@ -219,6 +219,8 @@ Result<std::shared_ptr<const StateCapture>> StorageEngine::capture() const {
   return core_->capture();
 }
 
+ShardDigest StorageEngine::digest() const { return core_->digest(); }
+
 std::size_t StorageEngine::free_released_records(std::size_t max) {
   return core_->free_released_records(max);
 }

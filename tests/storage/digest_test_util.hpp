@@ -66,10 +66,15 @@ inline std::string remove_command(std::string_view key, WallTime at) {
   return encode_kv_command(command);
 }
 
+// The engine's digest, checked three ways: the sums the engine keeps, the
+// same copied into a capture, and a recomputation from the captured records.
 inline ShardDigest digest_of(const StorageEngine& engine) {
   auto captured = engine.capture();
   REQUIRE(captured.is_ok());
-  return (*captured)->digest();
+  const ShardDigest kept = (*captured)->digest();
+  CHECK(engine.digest() == kept);
+  CHECK((*captured)->scan_digest() == kept);
+  return kept;
 }
 
 // A random log of `count` commands, applied to `engine` as it is built (the

@@ -153,13 +153,14 @@ class StateCapture {
   LogIndex index() const;                  // the applied index it reflects
   std::uint64_t keys() const;              // stored keys, expired-but-not-removed included
   std::uint64_t version_floor() const;
-  // The digest of the captured state (shard_digest.hpp). O(keys): about as
-  // fast as the records can be read from memory (docs/storage.md has the
-  // figures); meant for a background thread. `between_slices`, if set, is
-  // called after every kDigestSliceRecords records: the node lets its
-  // digest thread step off the CPU there (node/cpu_slicer.hpp).
-  static constexpr std::size_t kDigestSliceRecords = 4096;
-  ShardDigest digest(const std::function<void()>& between_slices = {}) const;
+  // The digest of the captured state (shard_digest.hpp): O(1), from the
+  // sums the engine keeps up to date as records come and go, copied when
+  // the capture was taken.
+  ShardDigest digest() const;
+  // The same digest recomputed from the captured records' bytes: O(keys)
+  // (docs/storage.md has the figures), on the calling thread. For tests and
+  // checks that the kept sums are right; digest() is what a node compares.
+  ShardDigest scan_digest() const;
   // The records of `buckets` (key, value, version, expiry: everything the
   // digest covers), with the capture's index and version floor, for
   // StorageEngine::replace_buckets() on another replica. A bucket export
@@ -273,6 +274,11 @@ class StorageEngine final : public StateMachine {
   // wait for one step at most: read a large capture off the thread that
   // applies writes. Always OK today.
   Result<std::shared_ptr<const StateCapture>> capture() const;
+  // Both modes, any thread: the digest (shard_digest.hpp) of the state as
+  // of last_applied_index() at the time, without a capture. O(1) under the
+  // shared state lock: the engine keeps the digest's sums up to date as
+  // records come and go (docs/storage.md, "Digests and bucket repair").
+  ShardDigest digest() const;
   // Replicated mode: the records that a capture (or a snapshot stream) kept
   // alive, because they were overwritten or removed while it lived, are
   // handed back to the engine when the last capture needing them is gone,
