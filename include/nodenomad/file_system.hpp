@@ -47,14 +47,17 @@ class WritableFile {
   // meets a burst of them (RocksDB's bytes_per_sync). Durability still
   // takes sync(). The default does nothing.
   virtual Status start_writeback() { return Status::ok(); }
-  // Asks the OS to drop the bytes that the last sync() made durable from its
-  // page cache (Linux: posix_fadvise DONTNEED), for a large file nobody
-  // reads back soon: a restore's snapshot file is read again only at the
-  // next start. Its pages then go back to the allocator at once, and the
-  // next appends reuse them, instead of the file holding a page of memory
-  // per page written until memory runs short. Advisory: it changes no
-  // byte, and the default does nothing.
-  virtual void drop_synced() {}
+  // Asks the OS to drop from its page cache (Linux: posix_fadvise
+  // DONTNEED) the bytes before `before` that the last sync() made durable,
+  // for a large file nobody reads back soon: a restore's snapshot file is
+  // read again only at the next start; a log's entries that every replica
+  // holds and this one applied, only by a restart or a peer that fell
+  // behind. Its pages then go back to the allocator at once, and the next
+  // appends reuse them, instead of the file holding a page of memory per
+  // page written until memory runs short. Advisory: it changes no byte, and
+  // the default does nothing.
+  static constexpr std::uint64_t kAllSynced = ~std::uint64_t{0};
+  virtual void drop_synced(std::uint64_t before = kAllSynced) { (void)before; }
   // Closes the handle; further calls fail. Destruction closes implicitly.
   virtual Status close() = 0;
   // Size of the file in bytes, counting bytes appended through this handle.
@@ -171,7 +174,7 @@ class WritableFileWrapper : public WritableFile {
   Status append(std::string_view data) override { return inner_->append(data); }
   Status sync() override { return inner_->sync(); }
   Status start_writeback() override { return inner_->start_writeback(); }
-  void drop_synced() override { inner_->drop_synced(); }
+  void drop_synced(std::uint64_t before = kAllSynced) override { inner_->drop_synced(before); }
   Status close() override { return inner_->close(); }
   std::uint64_t size() const override { return inner_->size(); }
   const std::string& path() const override { return inner_->path(); }

@@ -115,6 +115,15 @@ class LogStore {
 
   // Makes every mutation so far durable; returns the durable last index.
   virtual Result<LogIndex> sync() = 0;
+
+  // --- hints ---
+  // The entries before `below` are not expected to be read soon: this node
+  // applied them and, if it leads, every peer holds them (a restart or a
+  // peer that falls behind may still read them). A store may drop them
+  // from memory caches; it must still answer entries() for them. Called
+  // on the thread that mutates the store, with `below` never decreasing
+  // (except after a restart). The default ignores it.
+  virtual void release_cache(LogIndex below) { (void)below; }
 };
 
 }  // namespace nodenomad

@@ -60,13 +60,18 @@ class PosixWritableFile final : public WritableFile {
     return Status::ok();
   }
 
-  void drop_synced() override {
-    if (fd_ < 0 || synced_ <= dropped_) return;
+  void drop_synced(std::uint64_t before = kAllSynced) override {
+    const std::uint64_t end = std::min(before, synced_);
+    if (fd_ < 0 || end <= dropped_) return;
     // Only EBADF, EINVAL and ESPIPE can fail it, none of which a regular
     // open file gives; and it is advice: a failure loses nothing.
-    (void)::posix_fadvise(fd_, static_cast<off_t>(dropped_),
-                          static_cast<off_t>(synced_ - dropped_), POSIX_FADV_DONTNEED);
-    dropped_ = synced_;
+    (void)::posix_fadvise(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(end - dropped_),
+                          POSIX_FADV_DONTNEED);
+    // The kernel keeps a page the range covers only in part; the next call
+    // starts at that page, so that a file dropped in many small steps
+    // leaves no page behind at each step's end.
+    static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    dropped_ = end / page * page;
   }
 
   Status start_writeback() override {
@@ -99,7 +104,7 @@ class PosixWritableFile final : public WritableFile {
   std::uint64_t size_;
   std::uint64_t written_back_ = 0;  // start_writeback() covered [0, written_back_)
   std::uint64_t synced_ = 0;        // the last sync() covered [0, synced_)
-  std::uint64_t dropped_ = 0;       // drop_synced() covered [0, dropped_)
+  std::uint64_t dropped_ = 0;       // drop_synced() covered [0, dropped_), whole pages
 };
 
 class PosixReadableFile final : public ReadableFile {

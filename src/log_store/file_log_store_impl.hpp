@@ -74,6 +74,7 @@ class FileLogStoreImpl final : public FileLogStore {
   Status compact(const SnapshotMeta& meta) override;
   Status install_snapshot(const SnapshotMeta& meta) override;
   Result<LogIndex> sync() override;
+  void release_cache(LogIndex below) override;
 
   FileLogStoreStats stats() const override;
   const std::string& dir() const override { return dir_; }
@@ -102,6 +103,7 @@ class FileLogStoreImpl final : public FileLogStore {
     std::uint64_t stream_end = 0;
     LogIndex last_index;
     std::vector<std::uint64_t> deletions;
+    RecordPlace release;  // drop the page cache before this place (release_cache)
     std::uint64_t bytes_written = 0;  // filled by write_batch
     std::uint64_t fsyncs = 0;
   };
@@ -136,6 +138,9 @@ class FileLogStoreImpl final : public FileLogStore {
   // I/O without mu_, by the writer-role holder only.
   Status write_batch(Batch& batch);
   Status switch_segment(std::uint64_t seq, Batch& batch);
+  // Drops the page cache of the open segment's synced bytes before
+  // batch.release (all of them if that is in a later segment).
+  void drop_released(const Batch& batch);
   Status delete_segments(const std::vector<std::uint64_t>& seqs);
 
   FileSystem& fs_;
@@ -158,6 +163,9 @@ class FileLogStoreImpl final : public FileLogStore {
   LogIndex durable_last_index_;
   bool writer_busy_ = false;
   std::deque<Deletion> deletions_;
+  // release_cache(): the end of the newest entry whose bytes may leave the
+  // page cache (segment 0: none). The writer drops up to it after a sync.
+  RecordPlace release_;
   std::uint64_t next_deletion_seq_;  // first segment not yet scheduled for deletion
   std::uint64_t oldest_seq_;         // oldest segment on disk
   std::string payload_scratch_;      // reused to encode one payload

@@ -28,6 +28,19 @@ Result<LogIndex> FileLogStoreImpl::sync() {
   return durable_last_index_;
 }
 
+void FileLogStoreImpl::release_cache(LogIndex below) {
+  std::lock_guard lock(mu_);
+  if (below <= state_.first_index()) return;
+  const LogIndex last = std::min(below.prev(), state_.last_index());
+  if (last < state_.first_index()) return;
+  // A running store never has absent entries (file_log_store_state.hpp).
+  const EntryLocation& at = state_.location(last);
+  const RecordPlace end{at.seq, at.offset + at.framed_bytes, 0};
+  if (end.seq > release_.seq || (end.seq == release_.seq && end.offset > release_.offset)) {
+    release_ = end;
+  }
+}
+
 Status FileLogStoreImpl::write_if_over_limit_locked(std::unique_lock<std::mutex>& lock) {
   while (queued_stream_bytes_ - written_stream_bytes_ > options_.max_unwritten_bytes) {
     if (!failure_.is_ok()) return failed_status_locked();
@@ -63,6 +76,7 @@ FileLogStoreImpl::Batch FileLogStoreImpl::take_batch_locked(bool sync) {
   chunks_in_flight_ = chunks_.size();
   batch.stream_end = queued_stream_bytes_;
   batch.last_index = state_.last_index();
+  batch.release = release_;
   if (sync) {
     for (const Deletion& d : deletions_) {
       if (d.after_stream_bytes > batch.stream_end) break;
@@ -115,6 +129,7 @@ Status FileLogStoreImpl::write_batch(Batch& batch) {
     NN_RETURN_IF_ERROR(file_->sync());
     ++batch.fsyncs;
     file_dirty_ = false;
+    drop_released(batch);
   }
   if (!batch.deletions.empty()) NN_RETURN_IF_ERROR(delete_segments(batch.deletions));
   return Status::ok();
@@ -131,12 +146,20 @@ Status FileLogStoreImpl::switch_segment(std::uint64_t seq, Batch& batch) {
       ++batch.fsyncs;
       file_dirty_ = false;
     }
+    // Its last chance: a closed segment's pages stay cached until deleted.
+    drop_released(batch);
     NN_RETURN_IF_ERROR(file_->close());
     file_.reset();
   }
   NN_ASSIGN_OR_RETURN(file_, fs_.open_writable(segment_path(dir_, seq), WriteMode::kTruncate));
   file_seq_ = seq;
   return fs_.sync_dir(dir_);
+}
+
+void FileLogStoreImpl::drop_released(const Batch& batch) {
+  if (!file_ || batch.release.seq < file_seq_) return;
+  file_->drop_synced(batch.release.seq > file_seq_ ? WritableFile::kAllSynced
+                                                   : batch.release.offset);
 }
 
 Status FileLogStoreImpl::delete_segments(const std::vector<std::uint64_t>& seqs) {

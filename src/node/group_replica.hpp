@@ -196,6 +196,9 @@ class GroupReplica {
   void give_up_stale();
   void forget_skipped_proposals();
   void maybe_compact();
+  // Tells the log store which entries it may drop from memory caches
+  // (LogStore::release_cache): those applied here and held by every peer.
+  void release_log_cache();
   // The state machine is durable through `applied`: drop the log before it.
   void compact_log(LogIndex applied);
   void fail(const Status& why);
@@ -217,6 +220,7 @@ class GroupReplica {
   std::uint64_t next_read_id_ = 1;
   std::uint64_t ticks_ = 0;
   LogIndex last_compaction_;
+  LogIndex cache_released_;  // the last release_cache() bound
   std::uint64_t syncs_ = 0;
   Status failure_;
   std::multimap<LogIndex, std::function<void(bool)>> watchers_;

@@ -399,7 +399,10 @@ class WritebackRecordingFile final : public WritableFile {
     }
     return Status::ok();
   }
-  void drop_synced() override { drops.push_back(syncs.empty() ? 0 : syncs.back()); }
+  void drop_synced(std::uint64_t before = kAllSynced) override {
+    CHECK(before == kAllSynced);
+    drops.push_back(syncs.empty() ? 0 : syncs.back());
+  }
   Status close() override { return Status::ok(); }
   std::uint64_t size() const override { return size_; }
   const std::string& path() const override { return path_; }
