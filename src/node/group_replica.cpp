@@ -447,12 +447,13 @@ void GroupReplica::maybe_compact() {
 }
 
 void GroupReplica::release_log_cache() {
-  // Why (docs/node.md, "Log page cache"): a FileLogStore's segments fill
-  // the page cache, a page per page written, until the segment is deleted;
-  // a shard move's target writes hundreds of MB of them in a second or
-  // two, and on a VM whose free memory goes back to the host each of those
-  // pages is a fault on the host: its log thread ran at 35-45% of a core.
-  // Dropped once applied, the pages are reused by the next appends.
+  // Why (docs/log_store.md, "The page cache, released"): a FileLogStore's
+  // segments fill the page cache, a page per page written, until the
+  // segment is deleted; a shard move's target writes hundreds of MB of them
+  // in a second or two, and on a VM whose free memory goes back to the host
+  // each of those pages is a fault on the host: its log thread ran at
+  // 31-44% of a core. Dropped once applied, the pages are reused by the
+  // next appends.
   LogIndex below = parts_.state_machine->last_applied_index().next();
   // A leader keeps what a peer may still ask for: a follower behind, or a
   // learner catching up after its snapshot (match 0 until it is in), whose
