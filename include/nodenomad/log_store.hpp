@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -124,6 +125,36 @@ class LogStore {
   // on the thread that mutates the store, with `below` never decreasing
   // (except after a restart). The default ignores it.
   virtual void release_cache(LogIndex below) { (void)below; }
+};
+
+// Forwards every call to an owned LogStore, so that a decorator (a test
+// double that counts or watches calls) overrides only what it changes
+// (LevelDB's EnvWrapper; FileSystemWrapper in file_system.hpp).
+class LogStoreWrapper : public LogStore {
+ public:
+  explicit LogStoreWrapper(std::unique_ptr<LogStore> inner) : inner_(std::move(inner)) {}
+
+  LogIndex first_index() const override { return inner_->first_index(); }
+  LogIndex last_index() const override { return inner_->last_index(); }
+  Result<Term> term_at(LogIndex index) const override { return inner_->term_at(index); }
+  Result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
+                                     std::uint64_t max_bytes) const override {
+    return inner_->entries(lo, hi, max_bytes);
+  }
+  HardState hard_state() const override { return inner_->hard_state(); }
+  SnapshotMeta snapshot_meta() const override { return inner_->snapshot_meta(); }
+  Status append(std::span<const Entry> entries) override { return inner_->append(entries); }
+  Status truncate_suffix(LogIndex from) override { return inner_->truncate_suffix(from); }
+  Status set_hard_state(const HardState& state) override { return inner_->set_hard_state(state); }
+  Status compact(const SnapshotMeta& meta) override { return inner_->compact(meta); }
+  Status install_snapshot(const SnapshotMeta& meta) override {
+    return inner_->install_snapshot(meta);
+  }
+  Result<LogIndex> sync() override { return inner_->sync(); }
+  void release_cache(LogIndex below) override { inner_->release_cache(below); }
+
+ private:
+  std::unique_ptr<LogStore> inner_;
 };
 
 }  // namespace nodenomad

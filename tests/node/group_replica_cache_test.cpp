@@ -15,49 +15,14 @@ namespace nodenomad::node {
 namespace {
 
 // A MemoryLogStore that notes every release_cache() bound.
-class HintedLog final : public LogStore {
+class HintedLog final : public LogStoreWrapper {
  public:
-  explicit HintedLog(std::vector<LogIndex>& releases) : releases_(releases) {}
-  LogIndex first_index() const override { return inner_.first_index(); }
-  LogIndex last_index() const override { return inner_.last_index(); }
-  Result<Term> term_at(LogIndex index) const override { return inner_.term_at(index); }
-  Result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
-                                     std::uint64_t max_bytes) const override {
-    return inner_.entries(lo, hi, max_bytes);
-  }
-  HardState hard_state() const override { return inner_.hard_state(); }
-  SnapshotMeta snapshot_meta() const override { return inner_.snapshot_meta(); }
-  Status append(std::span<const Entry> entries) override { return inner_.append(entries); }
-  Status truncate_suffix(LogIndex from) override { return inner_.truncate_suffix(from); }
-  Status set_hard_state(const HardState& state) override { return inner_.set_hard_state(state); }
-  Status compact(const SnapshotMeta& meta) override { return inner_.compact(meta); }
-  Status install_snapshot(const SnapshotMeta& meta) override {
-    return inner_.install_snapshot(meta);
-  }
-  Result<LogIndex> sync() override { return inner_.sync(); }
+  explicit HintedLog(std::vector<LogIndex>& releases)
+      : LogStoreWrapper(std::make_unique<MemoryLogStore>()), releases_(releases) {}
   void release_cache(LogIndex below) override { releases_.push_back(below); }
 
  private:
-  MemoryLogStore inner_;
   std::vector<LogIndex>& releases_;
-};
-
-class Machine final : public StateMachine {
- public:
-  Result<std::string> apply(LogIndex index, std::string_view /*command*/) override {
-    applied_ = index;
-    return std::string();
-  }
-  LogIndex last_applied_index() const override { return applied_; }
-  Result<std::unique_ptr<SnapshotSource>> open_snapshot() override {
-    return Status::not_supported("no snapshots here");
-  }
-  Result<std::unique_ptr<SnapshotSink>> begin_restore(LogIndex /*index*/) override {
-    return Status::not_supported("no snapshots here");
-  }
-
- private:
-  LogIndex applied_;
 };
 
 TEST_CASE("a replica lets its log drop what it applied, but not what a learner still needs",
@@ -69,7 +34,7 @@ TEST_CASE("a replica lets its log drop what it applied, but not what a learner s
   conf.voters = {NodeId("node-1")};
   REQUIRE(RaftEngine::bootstrap(*store, conf).is_ok());
   ReplicaParts parts;
-  auto machine = std::make_shared<Machine>();
+  auto machine = std::make_shared<replica_test::AppliesAnything>();
   parts.state_machine = machine;
   parts.log_store = std::move(store);
   RaftConfig config = NodeOptions::default_raft_config();

@@ -15,25 +15,6 @@
 namespace nodenomad::node {
 namespace {
 
-// Applies anything; its "state" is only a size the test sets.
-class SizedMachine final : public StateMachine {
- public:
-  Result<std::string> apply(LogIndex index, std::string_view /*command*/) override {
-    applied_ = index;
-    return std::string();
-  }
-  LogIndex last_applied_index() const override { return applied_; }
-  Result<std::unique_ptr<SnapshotSource>> open_snapshot() override {
-    return Status::not_supported("no snapshots here");
-  }
-  Result<std::unique_ptr<SnapshotSink>> begin_restore(LogIndex /*index*/) override {
-    return Status::not_supported("no snapshots here");
-  }
-
- private:
-  LogIndex applied_;
-};
-
 // Syncs at once when asked; runs off-loop work when the test says so.
 class Host final : public replica_test::QuietHost {
  public:
@@ -47,7 +28,8 @@ class Host final : public replica_test::QuietHost {
 struct OneVoter {
   explicit OneVoter(ReplicaLimits limits, bool off_loop) {
     ReplicaParts parts;
-    parts.state_machine = std::make_shared<SizedMachine>();
+    // Its "state" is only state_bytes, which the test sets.
+    parts.state_machine = std::make_shared<replica_test::AppliesAnything>();
     parts.persist_state = [this] {
       ++snapshots;
       return Status::ok();

@@ -14,6 +14,26 @@
 
 namespace nodenomad::node::replica_test {
 
+// A state machine that applies anything and holds nothing: the replica's
+// own rules are under test, not a state.
+class AppliesAnything final : public StateMachine {
+ public:
+  Result<std::string> apply(LogIndex index, std::string_view /*command*/) override {
+    applied_ = index;
+    return std::string();
+  }
+  LogIndex last_applied_index() const override { return applied_; }
+  Result<std::unique_ptr<SnapshotSource>> open_snapshot() override {
+    return Status::not_supported("no snapshots here");
+  }
+  Result<std::unique_ptr<SnapshotSink>> begin_restore(LogIndex /*index*/) override {
+    return Status::not_supported("no snapshots here");
+  }
+
+ private:
+  LogIndex applied_;
+};
+
 // A host that only notes a sync request (settle() then syncs) and ignores
 // the rest; tests override what they watch.
 class QuietHost : public ReplicaHost {

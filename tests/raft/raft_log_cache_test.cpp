@@ -19,34 +19,19 @@ namespace nodenomad {
 namespace {
 
 // A MemoryLogStore that counts the entries read through it.
-class CountingStore final : public LogStore {
+class CountingStore final : public LogStoreWrapper {
  public:
-  LogIndex first_index() const override { return inner_.first_index(); }
-  LogIndex last_index() const override { return inner_.last_index(); }
-  Result<Term> term_at(LogIndex index) const override { return inner_.term_at(index); }
+  CountingStore() : LogStoreWrapper(std::make_unique<MemoryLogStore>()) {}
   Result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
                                      std::uint64_t max_bytes) const override {
     ++reads;
-    Result<std::vector<Entry>> out = inner_.entries(lo, hi, max_bytes);
+    Result<std::vector<Entry>> out = LogStoreWrapper::entries(lo, hi, max_bytes);
     if (out.is_ok()) entries_read += out->size();
     return out;
   }
-  HardState hard_state() const override { return inner_.hard_state(); }
-  SnapshotMeta snapshot_meta() const override { return inner_.snapshot_meta(); }
-  Status append(std::span<const Entry> entries) override { return inner_.append(entries); }
-  Status truncate_suffix(LogIndex from) override { return inner_.truncate_suffix(from); }
-  Status set_hard_state(const HardState& state) override { return inner_.set_hard_state(state); }
-  Status compact(const SnapshotMeta& meta) override { return inner_.compact(meta); }
-  Status install_snapshot(const SnapshotMeta& meta) override {
-    return inner_.install_snapshot(meta);
-  }
-  Result<LogIndex> sync() override { return inner_.sync(); }
 
   mutable std::uint64_t reads = 0;
   mutable std::uint64_t entries_read = 0;
-
- private:
-  MemoryLogStore inner_;
 };
 
 Entry entry(std::uint64_t index, std::uint64_t term, std::size_t bytes = 100) {
