@@ -149,45 +149,33 @@ CategoryScope as_node(int position) { return CategoryScope(kFirstNode + position
 
 // Forwards to a store, charging what its mutations keep to kLogStore. Reads
 // hand out copies, which belong to whoever asked: they stay kOther.
-class AttributedStore final : public LogStore {
+class AttributedStore final : public LogStoreWrapper {
  public:
-  explicit AttributedStore(std::unique_ptr<LogStore> inner) : inner_(std::move(inner)) {}
-  LogIndex first_index() const override { return inner_->first_index(); }
-  LogIndex last_index() const override { return inner_->last_index(); }
-  Result<Term> term_at(LogIndex index) const override { return inner_->term_at(index); }
-  Result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
-                                     std::uint64_t max_bytes) const override {
-    return inner_->entries(lo, hi, max_bytes);
-  }
-  HardState hard_state() const override { return inner_->hard_state(); }
-  SnapshotMeta snapshot_meta() const override { return inner_->snapshot_meta(); }
+  using LogStoreWrapper::LogStoreWrapper;
   Status append(std::span<const Entry> entries) override {
     const CategoryScope scope(kLogStore);
-    return inner_->append(entries);
+    return LogStoreWrapper::append(entries);
   }
   Status truncate_suffix(LogIndex from) override {
     const CategoryScope scope(kLogStore);
-    return inner_->truncate_suffix(from);
+    return LogStoreWrapper::truncate_suffix(from);
   }
   Status set_hard_state(const HardState& state) override {
     const CategoryScope scope(kLogStore);
-    return inner_->set_hard_state(state);
+    return LogStoreWrapper::set_hard_state(state);
   }
   Status compact(const SnapshotMeta& meta) override {
     const CategoryScope scope(kLogStore);
-    return inner_->compact(meta);
+    return LogStoreWrapper::compact(meta);
   }
   Status install_snapshot(const SnapshotMeta& meta) override {
     const CategoryScope scope(kLogStore);
-    return inner_->install_snapshot(meta);
+    return LogStoreWrapper::install_snapshot(meta);
   }
   Result<LogIndex> sync() override {
     const CategoryScope scope(kLogStore);
-    return inner_->sync();
+    return LogStoreWrapper::sync();
   }
-
- private:
-  std::unique_ptr<LogStore> inner_;
 };
 
 struct Options {
